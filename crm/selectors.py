@@ -1,0 +1,79 @@
+"""Reads of the platform: memberships, users of a company, teams, tokens, invitations.
+Every function takes the company explicitly (keyword-only) or reads the user's own rows."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from crm.models import ApiToken, Company, Invitation, Membership, Team, User
+
+
+def memberships_of_user(*, user: User) -> QuerySet[Membership]:
+    """The user's active memberships in every company (RLS lets a user read their own)."""
+    return (
+        Membership.objects.filter(user_id=user.pk, is_active=True, company_id__isnull=False)
+        .select_related("company")
+        .order_by("company__name", "company_id")
+    )
+
+
+def membership_for_session(*, user: User, company_id: int | None) -> Membership | None:
+    """The membership a session acts through: the chosen company if the user is active there,
+    else their first active membership."""
+    memberships = list(memberships_of_user(user=user))
+    for membership in memberships:
+        if membership.company_id == company_id:
+            return membership
+    return memberships[0] if memberships else None
+
+
+def membership_get(*, company: Company, user_id: int) -> Membership | None:
+    return (
+        Membership.objects.for_company(company)
+        .select_related("user")
+        .filter(user_id=user_id)
+        .first()
+    )
+
+
+def membership_list(*, company: Company) -> QuerySet[Membership]:
+    return (
+        Membership.objects.for_company(company)
+        .select_related("user")
+        .order_by("-is_active", "user__name", "user__email")
+    )
+
+
+def company_users(*, company: Company) -> QuerySet[User]:
+    """Users with a membership in the company, active or not."""
+    return User.objects.filter(
+        memberships__company_id=company.pk
+    ).order_by("name", "email")
+
+
+def team_list(*, company: Company) -> QuerySet[Team]:
+    return Team.objects.for_company(company).prefetch_related("members").order_by("name")
+
+
+def team_get(*, company: Company, team_id: int) -> Team | None:
+    return Team.objects.for_company(company).filter(pk=team_id).first()
+
+
+def teams_of_user(*, company: Company, user: User) -> QuerySet[Team]:
+    return Team.objects.for_company(company).filter(teammember__user_id=user.pk).order_by("name")
+
+
+def api_token_live(*, company: Company, user: User) -> ApiToken | None:
+    return (
+        ApiToken.objects.for_company(company)
+        .filter(user_id=user.pk, revoked_at__isnull=True)
+        .first()
+    )
+
+
+def invitation_list_pending(*, company: Company) -> QuerySet[Invitation]:
+    return (
+        Invitation.objects.for_company(company)
+        .filter(accepted_at__isnull=True, revoked_at__isnull=True)
+        .order_by("-created_at")
+    )
