@@ -21,7 +21,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-class TenantTask(Task):  # type: ignore[misc]
+class TenantTask(Task):  # type: ignore[type-arg]
     """Runs the task body in a transaction bound to the `company_id` keyword it was given."""
 
     abstract = True

@@ -16,7 +16,7 @@ def _database_state() -> str:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         return "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure is "down", reported by name
+    except Exception as exc:
         connection.close_if_unusable_or_obsolete()
         return f"error: {exc.__class__.__name__}"
 

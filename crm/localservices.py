@@ -31,7 +31,7 @@ import subprocess
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -85,10 +85,8 @@ def stop_all() -> None:
         _pg_tool("pg_ctl", "-D", str(pgdata), "-m", "fast", "-w", "stop", check=False)
     pidfile = VAR_DIR / "redis" / "redis.pid"
     if pidfile.exists():
-        try:
+        with suppress(ValueError, ProcessLookupError):
             os.kill(int(pidfile.read_text().strip()), 15)
-        except (ValueError, ProcessLookupError):
-            pass
 
 
 def _require_embedded(variable: str) -> None:
@@ -155,6 +153,8 @@ def _prepare_for_root(pgdata: Path) -> None:
         )
 
     entry = ensure_user_exists(PG_SYSTEM_USER)
+    if entry is None:
+        raise EmbeddedServiceError(f"Could not create the system user {PG_SYSTEM_USER}.")
     ensure_prefix_permissions(pgdata)
     ensure_prefix_permissions(_pg_bin())
     ensure_folder_permissions(_pg_bin(), 0o055)
@@ -178,13 +178,27 @@ def _ensure_postgres() -> None:
         _prepare_for_root(pgdata)
     if fresh:
         _pg_tool(
-            "initdb", "-D", str(pgdata), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
+            "initdb",
+            "-D",
+            str(pgdata),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
             "--locale=C.UTF-8",
         )
     log = pgdata / "server.log"
     result = _pg_tool(
-        "pg_ctl", "-D", str(pgdata), "-l", str(log), "-w", "-t", "60",
-        "-o", f"-h 127.0.0.1 -p {port} -k ''",
+        "pg_ctl",
+        "-D",
+        str(pgdata),
+        "-l",
+        str(log),
+        "-w",
+        "-t",
+        "60",
+        "-o",
+        f"-h 127.0.0.1 -p {port} -k ''",
         "start",
         check=False,
     )
@@ -248,14 +262,22 @@ def _ensure_redis() -> None:
     subprocess.run(  # noqa: S603 - fixed binary, arguments are ours
         [
             _redis_binary(),
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--daemonize", "yes",
-            "--pidfile", str(pidfile),
-            "--dir", str(folder),
-            "--appendonly", "yes",
-            "--save", "",
-            "--logfile", str(folder / "redis.log"),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(pidfile),
+            "--dir",
+            str(folder),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--logfile",
+            str(folder / "redis.log"),
         ],
         check=True,
         capture_output=True,

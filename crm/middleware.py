@@ -41,5 +41,3 @@ class TenancyMiddleware:
                     request.company = membership.company  # type: ignore[attr-defined]
                     request.membership = membership  # type: ignore[attr-defined]
             return self.get_response(request)
-
-

@@ -77,8 +77,9 @@ class Role(models.TextChoices):
 class Membership(TenantModel):
     """A user's place in a company: their role there and whether they are active there."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships",
-                             db_index=False)
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="memberships", db_index=False
+    )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.REGULAR)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -100,7 +101,9 @@ class Membership(TenantModel):
 
 class Team(TenantModel):
     name = models.CharField(_("name"), max_length=120)
-    members = models.ManyToManyField(User, through="TeamMember", related_name="teams")
+    members: models.ManyToManyField[User, TeamMember] = models.ManyToManyField(
+        User, through="TeamMember", related_name="teams"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -155,12 +158,14 @@ class Invitation(TenantModel):
     email = models.EmailField()
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.REGULAR)
     digest = models.CharField(max_length=64)
-    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+",
-                                   db_index=False)
+    invited_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, related_name="+", db_index=False
+    )
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
-    accepted_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True,
-                                    related_name="+", db_index=False)
+    accepted_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
     revoked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -46,9 +46,7 @@ def membership_list(*, company: Company) -> QuerySet[Membership]:
 
 def company_users(*, company: Company) -> QuerySet[User]:
     """Users with a membership in the company, active or not."""
-    return User.objects.filter(
-        memberships__company_id=company.pk
-    ).order_by("name", "email")
+    return User.objects.filter(memberships__company_id=company.pk).order_by("name", "email")
 
 
 def team_list(*, company: Company) -> QuerySet[Team]:
@@ -77,3 +75,31 @@ def invitation_list_pending(*, company: Company) -> QuerySet[Invitation]:
         .filter(accepted_at__isnull=True, revoked_at__isnull=True)
         .order_by("-created_at")
     )
+
+
+def membership_get_by_id(*, company: Company, membership_id: int) -> Membership | None:
+    return (
+        Membership.objects.for_company(company)
+        .select_related("user")
+        .filter(pk=membership_id)
+        .first()
+    )
+
+
+def invitation_get_pending(*, company: Company | int, invitation_id: int) -> Invitation | None:
+    """A pending invitation of the company (`company` may be its id, for tasks)."""
+    return (
+        Invitation.objects.for_company(company)
+        .select_related("company", "invited_by")
+        .filter(pk=invitation_id, accepted_at__isnull=True, revoked_at__isnull=True)
+        .first()
+    )
+
+
+def user_with_email_exists(*, email: str) -> bool:
+    return User.objects.filter(email=email.strip().lower()).exists()
+
+
+def company_get(*, company_id: int) -> Company | None:
+    """The company the transaction is bound to (RLS hides the others)."""
+    return Company.objects.filter(pk=company_id).first()

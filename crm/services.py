@@ -114,9 +114,7 @@ def membership_set_role(*, company: Company, membership: Membership, role: str) 
     return membership
 
 
-def membership_set_active(
-    *, company: Company, membership: Membership, active: bool
-) -> Membership:
+def membership_set_active(*, company: Company, membership: Membership, active: bool) -> Membership:
     """Deactivate (the user can no longer sign in to this company and their API token stops
     working) or reactivate a member."""
     if not active:
@@ -182,9 +180,9 @@ def api_token_issue(*, company: Company, user: User) -> str:
 
 
 def api_token_revoke(*, company: Company, user: User) -> None:
-    ApiToken.objects.for_company(company).filter(
-        user_id=user.pk, revoked_at__isnull=True
-    ).update(revoked_at=timezone.now())
+    ApiToken.objects.for_company(company).filter(user_id=user.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
 
 
 @dataclass(frozen=True)
@@ -237,11 +235,8 @@ def invitation_create(
     email = email.strip().lower()
     if role not in Role.values:
         raise ServiceError(_("Role must be admin or regular."), field="role")
-    if Membership.objects.for_company(company).filter(
-        user__email=email, is_active=True
-    ).exists():
-        raise ServiceError(_("%(email)s is already a user here.") % {"email": email},
-                           field="email")
+    if Membership.objects.for_company(company).filter(user__email=email, is_active=True).exists():
+        raise ServiceError(_("%(email)s is already a user here.") % {"email": email}, field="email")
     # A new invitation replaces any pending one for the same address.
     Invitation.objects.for_company(company).filter(
         email=email, accepted_at__isnull=True, revoked_at__isnull=True
@@ -326,3 +321,12 @@ def bootstrap_company(
     return company, user, token
 
 
+def invitation_accept_signed_in(*, invitation: Invitation, user: User) -> Membership:
+    """Accept as the signed-in user, who must own the invited address: a forwarded link must
+    not let someone else join with the invited role."""
+    if user.email != invitation.email:
+        raise ServiceError(
+            _("This invitation is for %(email)s: sign in with that address to accept it.")
+            % {"email": invitation.email}
+        )
+    return invitation_accept(invitation=invitation, user=user)

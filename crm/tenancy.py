@@ -106,6 +106,7 @@ def request_scope() -> Iterator[None]:
 
 # --- Roles: the runtime role RLS applies to, and the owner role for schema changes ---------
 
+
 @contextmanager
 def owner_mode(using: str = "default") -> Iterator[None]:
     """Run schema work (migrate, flush, set-up) as the owner role, creating both roles first.
@@ -194,21 +195,22 @@ class TenantQuerySet(models.QuerySet[_M]):
             )
         return self.filter(company_id=company_id)
 
+    # _filter_or_exclude, _clone and _hints are Django internals the stubs do not declare.
     def _filter_or_exclude(self, negate: bool, args: Any, kwargs: Any) -> Self:
-        clone = super()._filter_or_exclude(negate, args, kwargs)
+        clone: Self = super()._filter_or_exclude(negate, args, kwargs)  # type: ignore[misc]
         if not negate and _COMPANY_LOOKUPS.intersection(kwargs):
             clone._tenant_scoped = True
         return clone
 
     def _clone(self) -> Self:
-        clone = super()._clone()
+        clone: Self = super()._clone()  # type: ignore[misc]
         clone._tenant_scoped = self._tenant_scoped
         return clone
 
     def _require_scope(self) -> None:
         # A related manager ("company.teams.all()", "team.members.all()") is scoped by the
         # instance it hangs from, which was itself loaded under a scope.
-        if self._tenant_scoped or "instance" in self._hints:
+        if self._tenant_scoped or "instance" in self._hints:  # type: ignore[attr-defined]
             return
         raise TenancyError(
             f"{self.model.__name__} query without a company: use "
@@ -247,7 +249,11 @@ class TenantQuerySet(models.QuerySet[_M]):
 
 class TenantManager(models.Manager[_M]):
     def get_queryset(self) -> TenantQuerySet[_M]:
-        return TenantQuerySet(self.model, using=self._db, hints=self._hints)
+        return TenantQuerySet(
+            self.model,
+            using=self._db,
+            hints=self._hints,  # type: ignore[attr-defined]
+        )
 
     def for_company(self, company: Any) -> TenantQuerySet[_M]:
         return self.get_queryset().for_company(company)
@@ -262,7 +268,7 @@ class TenantModel(models.Model):
         "crm.Company", on_delete=models.CASCADE, related_name="+", editable=False
     )
 
-    objects: TenantManager[Self] = TenantManager()  # type: ignore[assignment]
+    objects = TenantManager()
 
     class Meta:
         abstract = True

@@ -42,18 +42,20 @@ def _build_cast() -> Cast:
         name="Acme", admin_email="alice@acme.test", password=PASSWORD, admin_name="Alice Adams"
     )
     with tenancy.bound(company_a.pk):
-        bob = services.user_get_or_create(email="bob@acme.test", password=PASSWORD,
-                                          name="Bob Brown")
+        bob = services.user_get_or_create(
+            email="bob@acme.test", password=PASSWORD, name="Bob Brown"
+        )
         services.membership_add(company=company_a, user=bob, role=Role.REGULAR)
         bob_token = services.api_token_issue(company=company_a, user=bob)
         team = services.team_save(company=company_a, name="Sales")
         services.team_set_members(company=company_a, team=team, user_ids={alice.pk, bob.pk})
     company_b, carol, carol_token = services.bootstrap_company(
-        name="Globex", admin_email="carol@globex.test", password=PASSWORD,
+        name="Globex",
+        admin_email="carol@globex.test",
+        password=PASSWORD,
         admin_name="Carol Clark",
     )
-    return Cast(company_a, company_b, alice, bob, carol, team, alice_token, bob_token,
-                carol_token)
+    return Cast(company_a, company_b, alice, bob, carol, team, alice_token, bob_token, carol_token)
 
 
 @pytest.fixture
@@ -73,6 +75,9 @@ def client_for(cast: Cast):
     return make
 
 
-def require_services() -> bool:
-    """True when a missing service must fail the test rather than skip it (CI)."""
-    return os.environ.get("CRM_REQUIRE_SERVICES") == "1"
+def service_missing(reason: str) -> None:
+    """A test's external service is missing: fail under CRM_REQUIRE_SERVICES=1 (CI), where every
+    service must be present, else skip with the reason."""
+    if os.environ.get("CRM_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"required service missing: {reason}")
+    pytest.skip(reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.apps import apps
 from django.db import connection, transaction
+from django.db.models import Model
 
 from crm import services, tenancy
 from crm.models import ApiToken, Company, Membership, Team, TeamMember
@@ -23,9 +24,7 @@ def test_every_tenant_table_has_row_level_security_and_the_company_policy() -> N
     assert "crm_membership" in tables
     with connection.cursor() as cursor:
         for table in tables:
-            cursor.execute(
-                "SELECT relrowsecurity FROM pg_class WHERE relname = %s", [table]
-            )
+            cursor.execute("SELECT relrowsecurity FROM pg_class WHERE relname = %s", [table])
             assert cursor.fetchone() == (True,), f"{table} lacks row-level security"
             cursor.execute(
                 "SELECT qual FROM pg_policies WHERE tablename = %s "
@@ -64,8 +63,7 @@ def test_every_index_and_unique_constraint_of_a_tenant_table_leads_with_company_
 def test_runtime_role_is_not_superuser_owner_or_rls_bypassing() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT current_user, rolsuper, rolbypassrls FROM pg_roles "
-            "WHERE rolname = current_user"
+            "SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
         )
         role, superuser, bypass = cursor.fetchone()
         cursor.execute(
@@ -90,7 +88,8 @@ def test_a_session_bound_to_company_a_sees_none_of_company_b_rows(cast: Cast) ->
 
 def test_a_session_bound_to_no_company_sees_nothing(cast: Cast) -> None:
     with tenancy.bound(None):
-        for model in [*_tenant_models(), Company]:
+        models: list[type[Model]] = [*_tenant_models(), Company]
+        for model in models:
             assert not model._base_manager.exists(), f"{model.__name__} leaked unbound"
 
 
@@ -116,17 +115,17 @@ def test_a_user_reads_their_own_memberships_across_companies_and_nothing_more(
 def test_writing_a_row_for_another_company_is_refused_by_the_database(cast: Cast) -> None:
     from django.db.utils import ProgrammingError
 
-    with pytest.raises(ProgrammingError, match="row-level security"):
-        with tenancy.bound(cast.company_a.pk):
-            Team.objects.create(company=cast.company_b, name="Intruders")
+    with (
+        pytest.raises(ProgrammingError, match="row-level security"),
+        tenancy.bound(cast.company_a.pk),
+    ):
+        Team.objects.create(company=cast.company_b, name="Intruders")
 
 
 def test_updating_another_company_row_touches_nothing(cast: Cast) -> None:
-    with tenancy.bound(cast.company_a.pk):
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE crm_company SET name = 'pwned' WHERE id = %s",
-                           [cast.company_b.pk])
-            assert cursor.rowcount == 0
+    with tenancy.bound(cast.company_a.pk), connection.cursor() as cursor:
+        cursor.execute("UPDATE crm_company SET name = 'pwned' WHERE id = %s", [cast.company_b.pk])
+        assert cursor.rowcount == 0
     with tenancy.bound(cast.company_b.pk):
         assert Company.objects.get(pk=cast.company_b.pk).name == "Globex"
 
@@ -160,6 +159,7 @@ def test_bind_outside_a_transaction_is_refused() -> None:
 def test_cross_tenant_doors_answer_only_their_one_question(cast: Cast) -> None:
     with transaction.atomic():
         found = tenancy.api_token_lookup(services.token_digest(cast.carol_token))
-        assert found is not None and found[2] == cast.company_b.pk
+        assert found is not None
+        assert found[2] == cast.company_b.pk
         assert tenancy.api_token_lookup(services.token_digest("not-a-token")) is None
         assert set(tenancy.company_ids()) >= {cast.company_a.pk, cast.company_b.pk}
