@@ -12,8 +12,6 @@ from typing import Any
 from celery import Celery, Task
 from django.db import transaction
 
-from crm import tenancy
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
 
 app = Celery("crm")
@@ -27,6 +25,10 @@ class TenantTask(Task):  # type: ignore[type-arg]
     abstract = True
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Imported here: this module loads before Django's app registry (celery -A), and
+        # crm.tenancy defines a model base class.
+        from crm import tenancy
+
         company_id = kwargs.get("company_id")
         if not isinstance(company_id, int):
             raise tenancy.TenancyError(

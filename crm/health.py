@@ -4,7 +4,7 @@ Outside the tenancy middleware's transaction, so a dead database gives 503, not 
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from redis import Redis
@@ -31,6 +31,7 @@ def _redis_state() -> str:
 
 
 @never_cache
+@transaction.non_atomic_requests  # must answer 503, not fail opening a transaction
 def healthz(request: HttpRequest) -> JsonResponse:
     checks = {"database": _database_state(), "redis": _redis_state()}
     healthy = all(state == "ok" for state in checks.values())

@@ -9,9 +9,11 @@ from crm.models import ApiToken, Company, Invitation, Membership, Team, User
 
 
 def memberships_of_user(*, user: User) -> QuerySet[Membership]:
-    """The user's active memberships in every company (RLS lets a user read their own)."""
+    """The user's active memberships in every company: the membership policy's
+    `tenant_read_across` lets the bound user read their own rows, and only those."""
     return (
-        Membership.objects.filter(user_id=user.pk, is_active=True, company_id__isnull=False)
+        Membership.objects.across_companies()
+        .filter(user_id=user.pk, is_active=True)
         .select_related("company")
         .order_by("company__name", "company_id")
     )

@@ -258,6 +258,12 @@ class TenantManager(models.Manager[_M]):
     def for_company(self, company: Any) -> TenantQuerySet[_M]:
         return self.get_queryset().for_company(company)
 
+    def across_companies(self) -> TenantQuerySet[_M]:
+        """See `TenantQuerySet.across_companies`."""
+        queryset = self.get_queryset()
+        queryset._tenant_scoped = True
+        return queryset
+
 
 class TenantModel(models.Model):
     """Base of every tenant-owned model: `company_id` on the row, RLS on the table (add

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+
 import pytest
 from django.conf import settings
 from redis import Redis
@@ -17,6 +20,13 @@ from tests.conftest import Cast, service_missing
 def team_names_seen(*, company_id: int) -> list[str]:
     # Past the Python wall on purpose: only row-level security scopes this query.
     return sorted(Team._base_manager.values_list("name", flat=True))
+
+
+@app.task(base=TenantTask, name="tests.report_team_names")
+def report_team_names(*, company_id: int, key: str) -> None:
+    """The worker reports what it saw through Redis (no result backend is configured)."""
+    names = sorted(Team._base_manager.values_list("name", flat=True))
+    Redis.from_url(settings.REDIS_URL).rpush(key, json.dumps(names))
 
 
 def _add_globex_team(cast: Cast) -> None:
@@ -50,11 +60,13 @@ def test_a_real_worker_runs_a_tenant_task_through_redis_bound_to_its_company(
     from celery.contrib.testing.worker import start_worker
 
     _add_globex_team(cast)
-    previous_backend = app.conf.result_backend
-    app.conf.update(result_backend=settings.REDIS_URL)
+    redis = Redis.from_url(settings.REDIS_URL)
+    key = f"tests:report_team_names:{uuid.uuid4()}"
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-            result = team_names_seen.apply_async(kwargs={"company_id": cast.company_b.pk})
-            assert result.get(timeout=30) == ["Globex Ops"]
+            report_team_names.apply_async(kwargs={"company_id": cast.company_b.pk, "key": key})
+            reported = redis.blpop([key], timeout=30)
     finally:
-        app.conf.update(result_backend=previous_backend)
+        redis.delete(key)
+    assert reported is not None, "the worker did not run the task"
+    assert json.loads(reported[1]) == ["Globex Ops"]

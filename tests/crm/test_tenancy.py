@@ -7,7 +7,7 @@ from django.apps import apps
 from django.db import connection, transaction
 from django.db.models import Model
 
-from crm import services, tenancy
+from crm import selectors, services, tenancy
 from crm.models import ApiToken, Company, Membership, Team, TeamMember
 from crm.tenancy import TenancyError, TenantModel
 from tests.conftest import Cast
@@ -108,7 +108,9 @@ def test_a_user_reads_their_own_memberships_across_companies_and_nothing_more(
     with tenancy.bound(None, user_id=cast.bob.pk):
         mine = {(m.user_id, m.company_id) for m in Membership._base_manager.all()}
         companies = set(Company._base_manager.values_list("name", flat=True))
+        listed = {m.company_id for m in selectors.memberships_of_user(user=cast.bob)}
     assert mine == {(cast.bob.pk, cast.company_a.pk), (cast.bob.pk, cast.company_b.pk)}
+    assert listed == {cast.company_a.pk, cast.company_b.pk}
     assert companies == {"Acme", "Globex"}
 
 

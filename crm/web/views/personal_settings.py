@@ -1,0 +1,51 @@
+"""Personal settings, for every user: their API token in the current company.
+
+The token is shown once, in the response to (re)generating it, and never stored in the session
+or anywhere else; afterwards the page shows only its prefix and dates."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from crm import selectors, services
+from crm.web.permissions import MemberRequest, member_required
+
+
+def _api_token_page(request: MemberRequest, *, new_token: str | None = None) -> HttpResponse:
+    return render(
+        request,
+        "settings/api_token.html",
+        {
+            "api_token": selectors.api_token_live(company=request.company, user=request.user),
+            "new_token": new_token,
+        },
+    )
+
+
+@require_GET
+@member_required
+def api_token(request: MemberRequest) -> HttpResponse:
+    return _api_token_page(request)
+
+
+@never_cache
+@require_POST
+@member_required
+def api_token_regenerate(request: MemberRequest) -> HttpResponse:
+    # Rendered, not redirected: a redirect would need the token kept somewhere until the next
+    # request. never_cache keeps it out of the browser's and proxies' caches.
+    token = services.api_token_issue(company=request.company, user=request.user)
+    return _api_token_page(request, new_token=token)
+
+
+@require_POST
+@member_required
+def api_token_revoke(request: MemberRequest) -> HttpResponse:
+    services.api_token_revoke(company=request.company, user=request.user)
+    messages.success(request, _("Your API token is revoked; it no longer works."))
+    return redirect("settings_api_token")
