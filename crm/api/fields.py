@@ -1,0 +1,26 @@
+"""Serializer fields of the API's wire formats, shared by the resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+V1_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$",
+        "example": "2024-01-31 09:30:00",
+        "description": "UTC, YYYY-MM-DD HH:MM:SS",
+    }
+)
+class V1DateTimeField(serializers.DateTimeField):
+    """v1's timestamps: "YYYY-MM-DD HH:MM:SS" in UTC (v2 uses RFC 3339, DRF's default)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("format", V1_DATETIME_FORMAT)
+        super().__init__(**kwargs)
