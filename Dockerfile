@@ -12,6 +12,7 @@ WORKDIR /app
 
 COPY pyproject.toml ./
 COPY crm ./crm
+COPY contacts ./contacts
 RUN pip install --upgrade pip && pip install .
 
 COPY manage.py ./

@@ -26,7 +26,7 @@ test: lint
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy crm tests
+	$(BIN)/mypy crm contacts tests
 	$(BIN)/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 

@@ -4,6 +4,7 @@ everything else is tenant-owned and walled by row-level security (crm.tenancy)."
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
@@ -181,3 +182,135 @@ class Invitation(TenantModel):
     @property
     def is_pending(self) -> bool:
         return self.accepted_at is None and self.revoked_at is None
+
+
+class LabelKind(models.TextChoices):
+    PERSON = "person", _("Person")
+    ORGANIZATION = "organization", _("Organization")
+    DEAL = "deal", _("Deal")
+    LEAD = "lead", _("Lead")
+    PROJECT = "project", _("Project")
+    MAIL_THREAD = "mail_thread", _("Email conversation")
+
+
+class LabelColor(models.TextChoices):
+    GREEN = "green", _("Green")
+    BLUE = "blue", _("Blue")
+    RED = "red", _("Red")
+    YELLOW = "yellow", _("Yellow")
+    PURPLE = "purple", _("Purple")
+    GRAY = "gray", _("Gray")
+    ORANGE = "orange", _("Orange")
+    PINK = "pink", _("Pink")
+
+
+class Label(TenantModel):
+    """A label of one item kind (I6). Integer ids for persons, organizations and deals; the UUID
+    is the id Pipedrive's API gives lead labels."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=16, choices=LabelKind.choices)
+    name = models.CharField(_("name"), max_length=100)
+    color = models.CharField(max_length=16, choices=LabelColor.choices, default=LabelColor.GRAY)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("company", "kind", Lower("name"), name="label_name_unique_ci"),
+            models.UniqueConstraint(fields=["company", "uuid"], name="label_uuid_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VisibilityDefault(TenantModel):
+    """The company's default `visible_to` for new items of a kind (absent: entire company)."""
+
+    kind = models.CharField(max_length=16)
+    visible_to = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "kind"], name="visibility_default_kind"),
+        ]
+
+
+class ChangeSource(models.TextChoices):
+    APP = "app", _("App")
+    API = "api", _("API")
+    SYSTEM = "system", _("System")
+
+
+class ItemChange(TenantModel):
+    """One field of one item changed: who, when, from what to what. Detail views show it;
+    webhooks send the previous values from it."""
+
+    item_kind = models.CharField(max_length=16)
+    item_key = models.CharField(max_length=40)  # an integer id, or a lead's UUID
+    field = models.CharField(max_length=64)
+    old_value = models.JSONField(null=True)
+    new_value = models.JSONField(null=True)
+    actor = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, related_name="+", db_index=False
+    )
+    source = models.CharField(max_length=8, choices=ChangeSource.choices, default=ChangeSource.APP)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["company", "item_kind", "item_key", "-created_at"], name="item_change_item"
+            ),
+        ]
+
+
+class Webhook(TenantModel):
+    """A subscription: POST every matching item event to a URL (K2)."""
+
+    name = models.CharField(max_length=200, blank=True)
+    owner = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Whose item access filters the events (Pipedrive's user_id); the owner when absent.
+    acting_user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    subscription_url = models.URLField(max_length=2000)
+    event_action = models.CharField(max_length=16)  # added|updated|deleted|merged|create|...|*
+    event_object = models.CharField(max_length=32)  # person|organization|deal|lead|project|*
+    version = models.CharField(max_length=4, default="2.0")
+    http_auth_user = models.CharField(max_length=200, blank=True)
+    http_auth_password_encrypted = models.TextField(blank=True)
+    secret_encrypted = models.TextField()  # HMAC key of the signature header, encrypted
+    is_active = models.BooleanField(default=True)
+    last_delivery_time = models.DateTimeField(null=True, blank=True)
+    last_http_status = models.IntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["company", "is_active"], name="webhook_active")]
+
+
+class WebhookDelivery(TenantModel):
+    """One event to one webhook: the payload as sent, and how its delivery went."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, db_index=False)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_http_status = models.IntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["company", "webhook", "-created_at"], name="webhook_delivery_log"),
+            models.Index(fields=["company", "status"], name="webhook_delivery_status"),
+        ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from crm.models import ApiToken, Company, Invitation, Membership, Team, User
+from crm.models import ApiToken, Company, Invitation, ItemChange, Label, Membership, Team, User
 
 
 def memberships_of_user(*, user: User) -> QuerySet[Membership]:
@@ -105,3 +105,17 @@ def user_with_email_exists(*, email: str) -> bool:
 def company_get(*, company_id: int) -> Company | None:
     """The company the transaction is bound to (RLS hides the others)."""
     return Company.objects.filter(pk=company_id).first()
+
+
+def label_list(*, company: Company, kind: str) -> QuerySet[Label]:
+    return Label.objects.for_company(company).filter(kind=kind).order_by("name", "id")
+
+
+def item_changes(*, company: Company, kind: str, item_key: object) -> QuerySet[ItemChange]:
+    """An item's change log, newest first, with who made each change."""
+    return (
+        ItemChange.objects.for_company(company)
+        .filter(item_kind=kind, item_key=str(item_key))
+        .select_related("actor")
+        .order_by("-created_at", "-id")
+    )

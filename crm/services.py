@@ -20,7 +20,22 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm import tenancy
-from crm.models import ApiToken, Company, Invitation, Membership, Role, Team, TeamMember, User
+from crm.models import (
+    ApiToken,
+    ChangeSource,
+    Company,
+    Invitation,
+    ItemChange,
+    Label,
+    LabelColor,
+    LabelKind,
+    Membership,
+    Role,
+    Team,
+    TeamMember,
+    User,
+    VisibilityDefault,
+)
 from crm.plans import DEFAULT_PLAN, PLANS
 
 
@@ -330,3 +345,113 @@ def invitation_accept_signed_in(*, invitation: Invitation, user: User) -> Member
             % {"email": invitation.email}
         )
     return invitation_accept(invitation=invitation, user=user)
+
+
+# --- Labels, visibility defaults and the change log (shared by every item kind) -----------
+
+
+def label_create(*, company: Company, kind: str, name: str, color: str = "gray") -> Label:
+    """A new label of this kind, or the existing one with the same name (case-insensitive)."""
+    name = name.strip()
+    if not name:
+        raise ServiceError(_("A label needs a name."), field="name")
+    if kind not in LabelKind.values:
+        raise ServiceError(_("Unknown label kind %(kind)s.") % {"kind": kind}, field="kind")
+    if color not in LabelColor.values:
+        raise ServiceError(
+            _("Colour must be one of %(colors)s.") % {"colors": ", ".join(LabelColor.values)},
+            field="color",
+        )
+    existing = Label.objects.for_company(company).filter(kind=kind, name__iexact=name).first()
+    if existing is not None:
+        return existing
+    return Label.objects.create(company=company, kind=kind, name=name, color=color)
+
+
+def label_update(*, company: Company, label: Label, name: str, color: str) -> Label:
+    name = name.strip()
+    if not name:
+        raise ServiceError(_("A label needs a name."), field="name")
+    if color not in LabelColor.values:
+        raise ServiceError(_("Unknown colour."), field="color")
+    clash = Label.objects.for_company(company).filter(kind=label.kind, name__iexact=name)
+    if clash.exclude(pk=label.pk).exists():
+        raise ServiceError(_("A label with this name exists already."), field="name")
+    label.name, label.color = name, color
+    label.save(update_fields=["name", "color", "updated_at"])
+    return label
+
+
+def label_delete(*, company: Company, label: Label) -> None:
+    Label.objects.for_company(company).filter(pk=label.pk).delete()
+
+
+def labels_resolve(
+    *, company: Company, kind: str, ids: list[int] | None = None, uuids: list[str] | None = None
+) -> list[Label]:
+    """The labels of this kind with these ids (or UUIDs, for leads); a ServiceError on
+    `label_ids` naming any that do not exist."""
+    wanted_ids, wanted_uuids = list(ids or []), list(uuids or [])
+    queryset = Label.objects.for_company(company).filter(kind=kind)
+    try:
+        if wanted_uuids:
+            found = list(queryset.filter(uuid__in=wanted_uuids))
+            missing = set(wanted_uuids) - {str(label.uuid) for label in found}
+        else:
+            found = list(queryset.filter(pk__in=wanted_ids))
+            missing = {str(i) for i in set(wanted_ids) - {label.pk for label in found}}
+    except (ValueError, ValidationError) as exc:
+        raise ServiceError(_("Label ids are not valid."), field="label_ids") from exc
+    if missing:
+        raise ServiceError(
+            _("No %(kind)s label with id %(ids)s.")
+            % {"kind": kind, "ids": ", ".join(sorted(missing))},
+            field="label_ids",
+        )
+    return found
+
+
+def visibility_default(*, company: Company, kind: str) -> int:
+    """The company's default `visible_to` for new items of a kind (entire company unless set)."""
+    stored = (
+        VisibilityDefault.objects.for_company(company)
+        .filter(kind=kind)
+        .values_list("visible_to", flat=True)
+        .first()
+    )
+    return int(stored) if stored is not None else 7
+
+
+def visibility_default_set(*, company: Company, kind: str, visible_to: int) -> None:
+    if visible_to not in (1, 3, 7):
+        raise ServiceError(_("Visibility must be 1, 3 or 7."), field="visible_to")
+    VisibilityDefault.objects.for_company(company).update_or_create(
+        company=company, kind=kind, defaults={"visible_to": visible_to}
+    )
+
+
+def item_changes_record(
+    *,
+    company: Company | int,
+    kind: str,
+    item_key: object,
+    changes: dict[str, tuple[object, object]],
+    actor_id: int | None,
+    source: str = ChangeSource.APP,
+) -> None:
+    """Write one change-log row per changed field ({field: (old, new)}, JSON-able values)."""
+    company_id = company if isinstance(company, int) else company.pk
+    ItemChange.objects.bulk_create(
+        ItemChange(
+            company_id=company_id,
+            item_kind=kind,
+            item_key=str(item_key),
+            field=name,
+            old_value=old,
+            new_value=new,
+            actor_id=actor_id,
+            source=source,
+        )
+        for name, (old, new) in changes.items()
+        if old != new
+    )

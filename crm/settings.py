@@ -46,6 +46,8 @@ SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 INSTALLED_APPS = [
     # crm comes first so that its `migrate` and `flush` commands (owner role) win over Django's.
     "crm",
+    "contacts",
+    "crm.sales",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -179,7 +181,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "expire-invitations": {"task": "crm.tasks.invitations_expire", "schedule": 3600.0},
+    # Soft-deleted persons, organizations, deals and leads are purged after 30 days.
+    "purge-deleted-contacts": {"task": "contacts.tasks.purge_deleted", "schedule": 3600.0},
+    "purge-deleted-sales-items": {"task": "crm.sales.tasks.purge_deleted", "schedule": 3600.0},
 }
+CRM_SOFT_DELETE_DAYS = int(os.environ.get("CRM_SOFT_DELETE_DAYS", "30"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -220,6 +226,14 @@ SPECTACULAR_SETTINGS = {
     },
     "SECURITY": [{"api_key": []}, {"api_token_query": []}],
 }
+# Outbound HTTP (webhooks): private, loopback and link-local targets are refused unless an
+# operator allows them (tests do, for their loopback receiver).
+CRM_OUTBOUND_ALLOW_PRIVATE = _env_bool("CRM_OUTBOUND_ALLOW_PRIVATE", False)
+CRM_OUTBOUND_TIMEOUT = float(os.environ.get("CRM_OUTBOUND_TIMEOUT", "10"))
+# Key for secrets stored encrypted (webhook passwords, later mailbox passwords and OAuth
+# tokens); derived from SECRET_KEY when unset.
+CRM_ENCRYPTION_KEY = os.environ.get("CRM_ENCRYPTION_KEY", "")
+
 # Requests per token per window; 429 with Retry-After beyond it. Pipedrive's burst window is 2 s.
 CRM_API_RATE_LIMIT = int(os.environ.get("CRM_API_RATE_LIMIT", "400"))
 CRM_API_RATE_WINDOW = int(os.environ.get("CRM_API_RATE_WINDOW", "2"))

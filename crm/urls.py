@@ -1,10 +1,20 @@
+"""The project's URLs: the API (with the resources of every app), the pages, /healthz.
+
+This is the top of the layers: the one module that may import every app's routes."""
+
 from django.urls import include, path
 
+from contacts.api import urls as contacts_api
+from crm.api.urls import api_urlpatterns
 from crm.health import healthz
+from crm.sales.api import urls as sales_api
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("", include("crm.api.urls")),
+    *api_urlpatterns(
+        v1=[*contacts_api.v1_patterns, *sales_api.v1_patterns],
+        v2=[*contacts_api.v2_patterns, *sales_api.v2_patterns],
+    ),
     path("", include("crm.web.urls")),
 ]
 

@@ -9,6 +9,7 @@ every other path under /api/ and /v1/.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.urls import URLPattern, URLResolver, include, path, re_path
@@ -35,23 +36,38 @@ v1_patterns: list[URLPattern | URLResolver] = [
 ]
 v2_patterns: list[URLPattern | URLResolver] = []
 
-# The schema documents /api/v1 and /api/v2 only: /v1 is the same views again.
-schema_patterns: list[URLPattern | URLResolver] = [
-    path("api/v1/", include((v1_patterns, "api-v1"))),
-    path("api/v2/", include((v2_patterns, "api-v2"))),
-]
+Patterns = Sequence[URLPattern | URLResolver]
 
-urlpatterns: list[URLPattern | URLResolver] = [
-    re_path(
-        r"^api/schema/?$",
-        SpectacularAPIView.as_view(patterns=schema_patterns, generator_class=ApiSchemaGenerator),
-        name="api-schema",
-    ),
-    re_path(
-        r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"
-    ),
-    path("api/v1/", include((v1_patterns, "api-v1"))),
-    path("v1/", include((v1_patterns, "v1"))),
-    path("api/v2/", include((v2_patterns, "api-v2"))),
-    re_path(r"^(?:api|v1)(?:/.*)?$", errors.not_found, name="api-not-found"),
-]
+
+def api_urlpatterns(*, v1: Patterns = (), v2: Patterns = ()) -> list[URLPattern | URLResolver]:
+    """The API's routes with the resources of higher layers added: `crm.urls` passes the
+    patterns of contacts, deals, leads and projects (this module may not import them)."""
+    v1_all = [*v1_patterns, *v1]
+    v2_all = [*v2_patterns, *v2]
+    # The schema documents /api/v1 and /api/v2 only: /v1 is the same views again.
+    schema_patterns: list[URLPattern | URLResolver] = [
+        path("api/v1/", include((v1_all, "api-v1"))),
+        path("api/v2/", include((v2_all, "api-v2"))),
+    ]
+    return [
+        re_path(
+            r"^api/schema/?$",
+            SpectacularAPIView.as_view(
+                patterns=schema_patterns, generator_class=ApiSchemaGenerator
+            ),
+            name="api-schema",
+        ),
+        re_path(
+            r"^api/docs/?$",
+            SpectacularSwaggerView.as_view(url_name="api-schema"),
+            name="api-docs",
+        ),
+        path("api/v1/", include((v1_all, "api-v1"))),
+        path("v1/", include((v1_all, "v1"))),
+        path("api/v2/", include((v2_all, "api-v2"))),
+        re_path(r"^(?:api|v1)(?:/.*)?$", errors.not_found, name="api-not-found"),
+    ]
+
+
+# The platform's own resources only; crm.urls builds the full set.
+urlpatterns = api_urlpatterns()
