@@ -58,6 +58,12 @@ def _build_cast() -> Cast:
     return Cast(company_a, company_b, alice, bob, carol, team, alice_token, bob_token, carol_token)
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    """Argon2 is slow on purpose; tests hash many passwords. Production keeps Argon2."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def cast(db: None) -> Cast:
     return _build_cast()
