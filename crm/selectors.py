@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from crm.models import ApiToken, Company, Invitation, ItemChange, Label, Membership, Team, User
+from crm.models import (
+    ApiToken,
+    Company,
+    Invitation,
+    ItemChange,
+    Label,
+    Membership,
+    Team,
+    User,
+    VisibilityDefault,
+)
 
 
 def memberships_of_user(*, user: User) -> QuerySet[Membership]:
@@ -119,3 +129,12 @@ def item_changes(*, company: Company, kind: str, item_key: object) -> QuerySet[I
         .select_related("actor")
         .order_by("-created_at", "-id")
     )
+
+
+def visibility_defaults(*, company: Company) -> dict[str, int]:
+    """The company's default `visible_to` per item kind (entire company where none is set)."""
+    stored = dict(VisibilityDefault.objects.for_company(company).values_list("kind", "visible_to"))
+    return {
+        kind: int(stored.get(kind, 7))
+        for kind in ("person", "organization", "deal", "lead", "project")
+    }

@@ -10,6 +10,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
 from django.utils.translation import gettext_lazy as _
 
+from crm.access import ItemKind, Visibility
 from crm.models import Role
 from crm.plans import PLAN_CHOICES
 from crm.services import ServiceError
@@ -102,3 +103,14 @@ class JoinForm(PlainLabels, forms.Form):
         if cleaned and cleaned.get("password") != cleaned.get("password_again"):
             self.add_error("password_again", _("The two passwords differ."))
         return cleaned
+
+
+class VisibilityDefaultsForm(PlainLabels, forms.Form):
+    """One `visible_to` choice per item kind: what new items get unless their creator picks."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for kind, label in ItemKind.choices:
+            self.fields[kind] = forms.TypedChoiceField(
+                label=label, choices=Visibility.choices, coerce=int
+            )

@@ -34,6 +34,7 @@ urlpatterns = [
     # Settings: the company's for admins, the personal ones for everybody.
     path("settings", company_settings.settings_index, name="settings"),
     path("settings/company", company_settings.company, name="settings_company"),
+    path("settings/visibility", company_settings.visibility, name="settings_visibility"),
     path("settings/users", company_settings.users, name="settings_users"),
     path("settings/users/invite", company_settings.user_invite, name="settings_user_invite"),
     path(

@@ -24,6 +24,7 @@ from crm.web.forms import (
     RoleForm,
     TeamForm,
     TeamMembersForm,
+    VisibilityDefaultsForm,
     add_service_error,
 )
 from crm.web.permissions import MemberRequest, admin_required, member_required
@@ -307,3 +308,26 @@ def team_delete(request: MemberRequest, team_id: int) -> HttpResponse:
     services.team_delete(company=request.company, team=team)
     messages.success(request, _("Team %(team)s deleted.") % {"team": team.name})
     return redirect("settings_teams")
+
+
+# --- Default visibility of new items ----------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def visibility(request: MemberRequest) -> HttpResponse:
+    """Who sees a new person, organization, deal, lead or project unless its creator chooses."""
+    if request.method == "POST":
+        form = VisibilityDefaultsForm(request.POST)
+        if form.is_valid():
+            for kind, visible_to in form.cleaned_data.items():
+                services.visibility_default_set(
+                    company=request.company, kind=kind, visible_to=visible_to
+                )
+            messages.success(request, _("Default visibility saved."))
+            return redirect("settings_visibility")
+    else:
+        form = VisibilityDefaultsForm(
+            initial=selectors.visibility_defaults(company=request.company)
+        )
+    return render(request, "settings/visibility.html", {"form": form})
