@@ -182,6 +182,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "expire-invitations": {"task": "crm.tasks.invitations_expire", "schedule": 3600.0},
     # Soft-deleted persons, organizations, deals and leads are purged after 30 days.
+    # Deliveries left pending while the worker was down.
+    "resume-webhook-deliveries": {
+        "task": "crm.tasks.webhook_deliveries_resume",
+        "schedule": 300.0,
+    },
     "purge-deleted-contacts": {"task": "contacts.tasks.purge_deleted", "schedule": 3600.0},
     "purge-deleted-sales-items": {"task": "crm.sales.tasks.purge_deleted", "schedule": 3600.0},
 }

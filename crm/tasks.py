@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from typing import Any
 
+from celery import Task
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from crm import selectors, services, tenancy
+from crm import selectors, services, tenancy, webhooks
 from crm.celery_app import TenantTask, app
 
 logger = logging.getLogger(__name__)
@@ -61,3 +63,38 @@ def invitations_expire() -> int:
             # One company's failure must not keep the others' links alive; the next run retries.
             logger.exception("Expiring invitations failed for company %s", company_id)
     return expired
+
+
+# --- Webhooks (crm/webhooks.py) ----------------------------------------------------------------
+
+
+@app.task(bind=True, max_retries=None, acks_late=True, name=webhooks.DELIVER_TASK)
+def webhook_deliver(self: Task[Any, Any], *, company_id: int, delivery_id: int) -> str:
+    """POST one webhook delivery; the retry policy is `webhooks.retry_countdown`.
+
+    Bound to its company like a TenantTask, but by hand: the attempt must be committed before
+    the retry is raised, and TenantTask's transaction spans the whole task, so raising Retry
+    inside it would roll the attempt's record back. Run eagerly (apply(), tests), Celery runs
+    the retry inline without waiting the countdown."""
+    if not isinstance(company_id, int):
+        raise tenancy.TenancyError(f"Task {self.name} needs an integer company_id keyword.")
+    with tenancy.request_scope(), tenancy.bound(company_id):
+        outcome = webhooks.delivery_attempt(company=company_id, delivery_id=delivery_id)
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+    return outcome.status
+
+
+@app.task
+def webhook_deliveries_resume() -> int:
+    """Beat, every few minutes: enqueue again the pending webhook deliveries whose task was lost
+    (broker or worker down), visiting each company in its own bound transaction."""
+    resumed = 0
+    for company_id in tenancy.company_ids():
+        try:
+            with tenancy.request_scope(), tenancy.bound(company_id):
+                resumed += webhooks.deliveries_resume(company=company_id)
+        except Exception:
+            # One company's failure must not hold up the others' deliveries.
+            logger.exception("Resuming webhook deliveries failed for company %s", company_id)
+    return resumed

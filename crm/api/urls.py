@@ -16,7 +16,7 @@ from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from crm.api import errors, users
+from crm.api import errors, users, webhooks
 from crm.api.schema import ApiSchemaGenerator
 
 
@@ -33,6 +33,10 @@ v1_patterns: list[URLPattern | URLResolver] = [
     re_path(r"^users/me/?$", users.UserMeView.as_view(), name="users-me"),
     # Bounded digits: a longer id is no user, and would overflow the bigint column.
     re_path(r"^users/(?P<id>[0-9]{1,18})/?$", users.UserDetailView.as_view(), name="user"),
+    re_path(r"^webhooks/?$", webhooks.WebhookListView.as_view(), name="webhooks"),
+    re_path(
+        r"^webhooks/(?P<id>[0-9]{1,18})/?$", webhooks.WebhookDetailView.as_view(), name="webhook"
+    ),
 ]
 v2_patterns: list[URLPattern | URLResolver] = []
 
