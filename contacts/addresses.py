@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+_DOMAIN_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
 _LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-\u0080-\uffff]+$")
 
 
@@ -37,7 +38,7 @@ def normalize_email(value: str) -> str:
     labels = ascii_domain.split(".")
     if len(labels) < 2 or any(not label or len(label) > 63 for label in labels):
         raise InvalidEmailAddress(value)
-    if not all(re.fullmatch(r"[A-Za-z0-9-]+", label) for label in labels):
+    if not all(_DOMAIN_LABEL.fullmatch(label) for label in labels):
         raise InvalidEmailAddress(value)
     return f"{local}@{ascii_domain}".lower()
 

@@ -1,0 +1,1 @@
+"""Input parsing of the contacts API: bodies and query parameters, per API version."""
