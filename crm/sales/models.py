@@ -203,14 +203,9 @@ class Lead(OwnedItem):
                 condition=Q(deleted_at__isnull=True),
             ),
         ]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(person__isnull=False)
-                | Q(organization__isnull=False)
-                | Q(deleted_at__isnull=False),
-                name="lead_has_person_or_organization",
-            ),
-        ]
+        # "A person or an organization" is checked when a lead is made or changed
+        # (crm.sales.services), not here: purging a deleted person must not be blocked by, or
+        # delete, a lead that named only them; the lead stays, without a contact.
 
     def __str__(self) -> str:
         return self.title
