@@ -7,6 +7,7 @@ case-insensitively in practice, and people type it in any case."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 _DOMAIN_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
@@ -17,8 +18,11 @@ class InvalidEmailAddress(ValueError):
     pass
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_email(value: str) -> str:
-    """The comparable form of an address; InvalidEmailAddress when it is not one."""
+    """The comparable form of an address; InvalidEmailAddress when it is not one.
+
+    Cached: mail linking meets the same correspondents' addresses over and over."""
     address = value.strip().strip("<>").strip()
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain or " " in address:

@@ -176,7 +176,12 @@ class PersonEmail(TenantModel):
             ),
         ]
         # The linking lookup: which persons have these addresses.
-        indexes = [models.Index(fields=["company", "normalized"], name="person_email_lookup")]
+        indexes = [
+            # Covering person_id: the lookup is answered from the index alone.
+            models.Index(
+                fields=["company", "normalized"], name="person_email_lookup", include=["person"]
+            )
+        ]
 
 
 class PersonPhone(TenantModel):

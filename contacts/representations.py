@@ -80,8 +80,24 @@ def contact_points(rows: list[PersonEmail] | list[PersonPhone]) -> list[dict[str
     return [{"value": row.value, "primary": row.primary, "label": row.label} for row in rows]
 
 
+# A page of items has its emails, phones and labels attached as plain rows by
+# `contacts.selectors.persons_attach` / `organizations_attach` (three queries a page, no model
+# instances or per-row querysets); a single item reads them through its related managers.
+
+
+def person_emails(person: Person) -> list[dict[str, Any]]:
+    attached: list[dict[str, Any]] | None = person.__dict__.get("attached_emails")
+    return attached if attached is not None else contact_points(list(person.emails.all()))
+
+
+def person_phones(person: Person) -> list[dict[str, Any]]:
+    attached: list[dict[str, Any]] | None = person.__dict__.get("attached_phones")
+    return attached if attached is not None else contact_points(list(person.phones.all()))
+
+
 def label_ids(item: Person | Organization) -> list[int]:
-    return sorted(label.pk for label in item.labels.all())
+    attached: list[int] | None = item.__dict__.get("attached_label_ids")
+    return attached if attached is not None else sorted(label.pk for label in item.labels.all())
 
 
 def _live_organization(person: Person) -> Organization | None:
@@ -140,8 +156,8 @@ def person_v2(person: Person) -> dict[str, Any]:
         "org_id": organization.pk if organization else None,
         "add_time": v2_time(person.created_at),
         "update_time": v2_time(person.updated_at),
-        "emails": contact_points(list(person.emails.all())),
-        "phones": contact_points(list(person.phones.all())),
+        "emails": person_emails(person),
+        "phones": person_phones(person),
         "is_deleted": person.deleted_at is not None,
         "visible_to": person.visible_to,
         "label_ids": label_ids(person),
@@ -222,8 +238,8 @@ def _counters_v1() -> dict[str, Any]:
 def person_v1(person: Person, *, people_counts: Mapping[int, int]) -> dict[str, Any]:
     organization = _live_organization(person)
     labels = label_ids(person)
-    emails = contact_points(list(person.emails.all()))
-    phones = contact_points(list(person.phones.all()))
+    emails = person_emails(person)
+    phones = person_phones(person)
     return {
         "id": person.pk,
         "company_id": person.company_id,

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -224,12 +225,12 @@ def api_token_authenticate(token: str) -> TokenIdentity | None:
     )
     if membership is None:
         return None
+    # "Last used" to the nearest five minutes: one cheap UPDATE, not a write per request.
+    now = timezone.now()
     ApiToken.objects.for_company(company_id).filter(
-        pk=token_id, last_used_at__lt=timezone.now() - timedelta(minutes=5)
-    ).update(last_used_at=timezone.now())
-    ApiToken.objects.for_company(company_id).filter(pk=token_id, last_used_at=None).update(
-        last_used_at=timezone.now()
-    )
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(minutes=5)),
+        pk=token_id,
+    ).update(last_used_at=now)
     return TokenIdentity(token_id=token_id, user=membership.user, membership=membership)
 
 

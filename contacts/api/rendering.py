@@ -28,7 +28,10 @@ def _with_includes(body: dict[str, Any], include: frozenset[str]) -> dict[str, A
     return {**body, **representations.include_values(include)} if include else body
 
 
-def persons_v2(persons: Sequence[Person], *, include: frozenset[str] = frozenset()) -> list[Any]:
+def persons_v2(
+    persons: Sequence[Person], *, company: Company | int, include: frozenset[str] = frozenset()
+) -> list[Any]:
+    selectors.persons_attach(company=company, persons=persons)
     return [_with_includes(representations.person_v2(person), include) for person in persons]
 
 
@@ -43,6 +46,7 @@ def organizations_v2(
         if "people_count" in include
         else {}
     )
+    selectors.organizations_attach(company=company, organizations=organizations)
     bodies = []
     for organization in organizations:
         body = _with_includes(representations.organization_v2(organization), include)
@@ -53,6 +57,7 @@ def organizations_v2(
 
 
 def persons_v1(persons: Sequence[Person], *, company: Company) -> list[Any]:
+    selectors.persons_attach(company=company, persons=persons)
     counts = selectors.people_counts(
         company=company, organization_ids=[person.organization_id for person in persons]
     )
@@ -60,6 +65,7 @@ def persons_v1(persons: Sequence[Person], *, company: Company) -> list[Any]:
 
 
 def organizations_v1(organizations: Sequence[Organization], *, company: Company) -> list[Any]:
+    selectors.organizations_attach(company=company, organizations=organizations)
     counts = selectors.people_counts(
         company=company, organization_ids=[organization.pk for organization in organizations]
     )
@@ -105,8 +111,8 @@ def person_search_item(person: Person, *, v2: bool) -> dict[str, Any]:
         "id": person.pk,
         "type": "person",
         "name": person.name,
-        "phones": [phone.value for phone in person.phones.all()],
-        "emails": [email.value for email in person.emails.all()],
+        "phones": [phone["value"] for phone in representations.person_phones(person)],
+        "emails": [email["value"] for email in representations.person_emails(person)],
         "visible_to": person.visible_to if v2 else str(person.visible_to),
         "owner": {"id": person.owner_id},
         "organization": (
@@ -138,7 +144,8 @@ def organization_search_item(organization: Organization, *, v2: bool) -> dict[st
     return item
 
 
-def search_results(rows: Sequence[Any], *, v2: bool) -> dict[str, Any]:
+def search_results(rows: Sequence[Any], *, company: Company | int, v2: bool) -> dict[str, Any]:
+    selectors.persons_attach(company=company, persons=[r for r in rows if isinstance(r, Person)])
     items = []
     for row in rows:
         item = (

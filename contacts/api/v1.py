@@ -226,7 +226,9 @@ class PersonSearchView(ApiView):
             organization_id=params.get("organization_id"),
         ).order_by("-result_score", "id")
         page, paginator = _paged(request, self, persons)
-        return paginator.get_paginated_response(rendering.search_results(page, v2=False))
+        return paginator.get_paginated_response(
+            rendering.search_results(page, company=membership.company, v2=False)
+        )
 
 
 class ChangelogView(ApiView):
@@ -479,7 +481,9 @@ class OrganizationSearchView(ApiView):
             exact_match=params["exact_match"],
         ).order_by("-result_score", "id")
         page, paginator = _paged(request, self, organizations)
-        return paginator.get_paginated_response(rendering.search_results(page, v2=False))
+        return paginator.get_paginated_response(
+            rendering.search_results(page, company=membership.company, v2=False)
+        )
 
 
 # --- Organization relationships -----------------------------------------------------------------

@@ -55,7 +55,9 @@ class PersonListView(PagedView):
         paginator = CursorPagination()
         page = paginator.paginate_queryset(persons, request, view=self)
         include = params.get("include_fields", frozenset())
-        return paginator.get_paginated_response(rendering.persons_v2(page, include=include))
+        return paginator.get_paginated_response(
+            rendering.persons_v2(page, company=membership.company, include=include)
+        )
 
     @extend_schema(
         operation_id="addPerson",
@@ -74,7 +76,7 @@ class PersonListView(PagedView):
                 fields=body.person_fields(data, creating=True),
                 source="api",
             )
-        return Response(rendering.persons_v2([person])[0])
+        return Response(rendering.persons_v2([person], company=membership.company)[0])
 
 
 class PersonDetailView(ApiView):
@@ -90,7 +92,9 @@ class PersonDetailView(ApiView):
         with answering(noun=_("Person")):
             person = selectors.access_person(membership=membership, person_id=int(id))
         include = params.get("include_fields", frozenset())
-        return Response(rendering.persons_v2([person], include=include)[0])
+        return Response(
+            rendering.persons_v2([person], company=membership.company, include=include)[0]
+        )
 
     @extend_schema(
         operation_id="updatePerson",
@@ -111,7 +115,7 @@ class PersonDetailView(ApiView):
                 fields=body.person_fields(data, creating=False),
                 source="api",
             )
-        return Response(rendering.persons_v2([person])[0])
+        return Response(rendering.persons_v2([person], company=membership.company)[0])
 
     @extend_schema(
         operation_id="deletePerson",
@@ -154,7 +158,9 @@ class PersonSearchView(PagedView):
         )
         paginator = CursorPagination()
         page = paginator.paginate_queryset(persons, request, view=self)
-        return paginator.get_paginated_response(rendering.search_results(page, v2=True))
+        return paginator.get_paginated_response(
+            rendering.search_results(page, company=membership.company, v2=True)
+        )
 
 
 class OrganizationListView(PagedView):
@@ -289,4 +295,6 @@ class OrganizationSearchView(PagedView):
         )
         paginator = CursorPagination()
         page = paginator.paginate_queryset(organizations, request, view=self)
-        return paginator.get_paginated_response(rendering.search_results(page, v2=True))
+        return paginator.get_paginated_response(
+            rendering.search_results(page, company=membership.company, v2=True)
+        )
