@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('sales', '0002_row_level_security'),
+        ("sales", "0002_row_level_security"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='lead',
-            name='lead_has_person_or_organization',
+            model_name="lead",
+            name="lead_has_person_or_organization",
         ),
     ]
