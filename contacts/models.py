@@ -46,6 +46,16 @@ class Organization(OwnedItem, Address):
     linkedin = models.CharField(max_length=500, blank=True)
     annual_revenue = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
     employee_count = models.PositiveIntegerField(null=True, blank=True)
+    # Set when this organization was merged into another (and soft-deleted): it cannot be
+    # restored, its links having moved to the one kept.
+    merged_into = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
     labels: models.ManyToManyField[Label, OrganizationLabel] = models.ManyToManyField(
         Label, through="OrganizationLabel", related_name="+"
     )
@@ -130,6 +140,16 @@ class Person(OwnedItem):
     job_title = models.CharField(_("job title"), max_length=255, blank=True)
     notes = models.TextField(_("notes"), blank=True)
     birthday = models.DateField(null=True, blank=True)
+    # Set when this person was merged into another (and soft-deleted): it cannot be
+    # restored, its links having moved to the one kept.
+    merged_into = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
     postal_address = models.CharField(_("postal address"), max_length=500, blank=True)
     postal_address_country = models.CharField(max_length=100, blank=True)
     postal_address_locality = models.CharField(max_length=100, blank=True)

@@ -683,6 +683,11 @@ def person_delete(
 def _check_restorable(item: Person | Organization) -> None:
     if item.deleted_at is None:
         raise ServiceError(_("This item is not deleted."))
+    if item.merged_into_id is not None:
+        raise ServiceError(
+            _("This item was merged into item %(id)s and cannot be restored.")
+            % {"id": item.merged_into_id}
+        )
     cutoff = timezone.now() - datetime.timedelta(days=settings.CRM_SOFT_DELETE_DAYS)
     if item.deleted_at < cutoff:
         raise ServiceError(
@@ -835,6 +840,8 @@ def person_merge(
         hooks.PERSONS_MERGED,
         hooks.ItemsMerged(company_id=company.pk, merged_id=merged.pk, into_id=keep.pk),
     )
+    Person.objects.for_company(company).filter(pk=merged.pk).update(merged_into=keep)
+    merged.merged_into_id = keep.pk
     _person_set_deleted(
         company=company,
         membership=membership,
@@ -1148,6 +1155,8 @@ def organization_merge(
         hooks.ORGANIZATIONS_MERGED,
         hooks.ItemsMerged(company_id=company.pk, merged_id=merged.pk, into_id=keep.pk),
     )
+    Organization.objects.for_company(company).filter(pk=merged.pk).update(merged_into=keep)
+    merged.merged_into_id = keep.pk
     _organization_set_deleted(
         company=company,
         membership=membership,

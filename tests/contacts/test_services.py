@@ -229,6 +229,35 @@ def test_merge_moves_new_addresses_phones_and_labels_and_dedupes_addresses(
     assert (merged.pk, frozenset(), frozenset({"ada@x.test", "ada@home.test"})) in changes
 
 
+def test_a_merged_person_is_marked_and_cannot_be_restored_as_an_empty_shell(
+    cast: Cast,
+) -> None:
+    keep = make_person(cast, name="Kept")
+    merged = make_person(cast, name="Merged", emails=[ContactPoint("merged@x.test")])
+    alice = member(cast, cast.alice)
+    with tenancy.bound(cast.company_a.pk):
+        services.person_merge(company=cast.company_a, membership=alice, keep=keep, merged=merged)
+        gone = Person.objects.for_company(cast.company_a).get(pk=merged.pk)
+        assert gone.merged_into_id == keep.pk
+        with pytest.raises(ServiceError, match=f"merged into item {keep.pk}"):
+            services.person_restore(company=cast.company_a, membership=alice, person=gone)
+
+
+def test_a_merged_organization_cannot_be_restored(cast: Cast) -> None:
+    keep = make_organization(cast)
+    merged = make_organization(cast)
+    alice = member(cast, cast.alice)
+    with tenancy.bound(cast.company_a.pk):
+        services.organization_merge(
+            company=cast.company_a, membership=alice, keep=keep, merged=merged
+        )
+        gone = Organization.objects.for_company(cast.company_a).get(pk=merged.pk)
+        with pytest.raises(ServiceError, match="cannot be restored"):
+            services.organization_restore(
+                company=cast.company_a, membership=alice, organization=gone
+            )
+
+
 def test_a_person_cannot_be_merged_with_itself(cast: Cast) -> None:
     person = make_person(cast)
     with tenancy.bound(cast.company_a.pk), pytest.raises(ServiceError):
