@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from contacts.services import ContactPoint
@@ -294,3 +296,17 @@ def test_v1_invalid_email_names_the_email_field(cast: Cast) -> None:
 def test_huge_and_unknown_ids_are_404(cast: Cast) -> None:
     assert call("get", "/api/v2/persons/999999999999999999", cast.alice_token)[0] == 404
     assert call("get", "/api/v2/persons/9999999999999999999999", cast.alice_token)[0] == 404
+
+
+def test_a_v1_phone_given_as_an_object_is_a_400_naming_the_field(cast: Cast) -> None:
+    """Found by schemathesis: the error message's braces broke DRF's message formatting."""
+    response = Client().post(
+        "/api/v1/persons",
+        data=json.dumps({"name": "Odd", "phone": {}}),
+        content_type="application/json",
+        HTTP_X_API_TOKEN=cast.alice_token,
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["success"] is False
+    assert body["error"].startswith("phone: Give a string, or a list of strings or of {value")

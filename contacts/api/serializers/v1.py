@@ -28,7 +28,7 @@ class LenientContactPointsField(serializers.Field[list[ContactPoint], Any, Any, 
 
     default_error_messages = {
         "invalid": gettext_lazy(
-            "Give a string, or a list of strings or of {value, primary, label} objects."
+            "Give a string, or a list of strings or of {{value, primary, label}} objects."
         ),
         "too_many": gettext_lazy("At most 50 entries."),
     }
