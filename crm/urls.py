@@ -15,6 +15,8 @@ urlpatterns = [
         v1=[*contacts_api.v1_patterns, *sales_api.v1_patterns],
         v2=[*contacts_api.v2_patterns, *sales_api.v2_patterns],
     ),
+    path("", include("contacts.web.urls")),
+    path("", include("crm.sales.web.urls")),
     path("", include("crm.web.urls")),
 ]
 
