@@ -229,3 +229,93 @@ class PersonLabel(TenantModel):
             ),
         ]
         indexes = [models.Index(fields=["company", "label"], name="person_label_label")]
+
+
+# --- Spreadsheet import (I4) ------------------------------------------------------------------
+
+
+class ImportStatus(models.TextChoices):
+    MAPPING = "mapping", _("Waiting for the column mapping")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    ROLLED_BACK = "rolled_back", _("Rolled back")
+
+
+class DuplicatePolicy(models.TextChoices):
+    SKIP = "skip", _("Skip the row")
+    UPDATE = "update", _("Update the existing item")
+    CREATE = "create", _("Create a new item anyway")
+
+
+class ImportJob(TenantModel):
+    """One uploaded spreadsheet and its run. `processed_rows` is the checkpoint: rows are
+    handled in order, and each chunk commits together with the counters, so a crashed run
+    resumes from here and never handles a row twice."""
+
+    created_by = models.ForeignKey(
+        "crm.User", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    # An item kind of contacts.imports.registry: person, organization, deal, lead.
+    kind = models.CharField(max_length=16)
+    status = models.CharField(
+        max_length=16, choices=ImportStatus.choices, default=ImportStatus.MAPPING
+    )
+    file_name = models.CharField(max_length=255)
+    headers = models.JSONField(default=list)
+    # {column index (as a string, JSON keys are strings): field name}
+    mapping = models.JSONField(default=dict)
+    duplicate_policy = models.CharField(
+        max_length=8, choices=DuplicatePolicy.choices, default=DuplicatePolicy.SKIP
+    )
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["company", "created_by"], name="import_job_creator"),
+            # The sweeper's scan for stalled runs.
+            models.Index(fields=["company", "status", "updated_at"], name="import_job_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.file_name
+
+
+class ImportRowOutcome(models.TextChoices):
+    PENDING = "", _("Pending")
+    CREATED = "created", _("Created")
+    UPDATED = "updated", _("Updated")
+    SKIPPED = "skipped", _("Skipped")
+    FAILED = "failed", _("Failed")
+
+
+class ImportRow(TenantModel):
+    """A data row of the file as read (cells as text, never evaluated), and what the run did
+    with it: enough to report it and to undo it (`previous` holds the values an update
+    replaced; `also_created` the items made on the way, such as a new organization)."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="+", db_index=False)
+    number = models.PositiveIntegerField()  # 1-based, the header row not counted
+    values = models.JSONField(default=list)
+    outcome = models.CharField(
+        max_length=8, choices=ImportRowOutcome.choices, default=ImportRowOutcome.PENDING, blank=True
+    )
+    error = models.TextField(blank=True)
+    # Lead ids are UUIDs, the others integers: kept as text.
+    object_id = models.CharField(max_length=64, blank=True)
+    previous = models.JSONField(null=True, blank=True)
+    also_created = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "job", "number"], name="import_row_unique"),
+        ]

@@ -179,7 +179,11 @@ CELERY_TASK_ALWAYS_EAGER = _env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Task modules autodiscovery (which reads each app's tasks.py) does not find.
+CELERY_IMPORTS = ["contacts.imports.tasks"]
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Imports whose worker died mid-way resume from their last checkpoint.
+    "resume-stalled-imports": {"task": "contacts.imports.tasks.import_sweep", "schedule": 300.0},
     "expire-invitations": {"task": "crm.tasks.invitations_expire", "schedule": 3600.0},
     # Soft-deleted persons, organizations, deals and leads are purged after 30 days.
     # Deliveries left pending while the worker was down.

@@ -7,6 +7,7 @@ from django.urls import include, path
 from contacts.api import urls as contacts_api
 from crm.api.urls import api_urlpatterns
 from crm.health import healthz
+from crm.sales import exports as sales_exports
 from crm.sales.api import urls as sales_api
 
 urlpatterns = [
@@ -15,6 +16,8 @@ urlpatterns = [
         v1=[*contacts_api.v1_patterns, *sales_api.v1_patterns],
         v2=[*contacts_api.v2_patterns, *sales_api.v2_patterns],
     ),
+    path("", include("contacts.imports.urls")),
+    path("", include(sales_exports.urlpatterns)),
     path("", include("contacts.web.urls")),
     path("", include("crm.sales.web.urls")),
     path("", include("crm.web.urls")),

@@ -13,5 +13,7 @@ class SalesConfig(AppConfig):
         # persons and organizations the deals link to exist when it runs.
         from crm import demo
         from crm.sales import demo as sales_demo
+        from crm.sales import imports
 
         demo.register(sales_demo.load)
+        imports.register()
