@@ -72,6 +72,7 @@ class Organization(OwnedItem, Address):
                 condition=Q(deleted_at__isnull=True),
             ),
             models.Index(fields=["company", "updated_at"], name="organization_updated"),
+            models.Index(fields=["company", "name"], name="organization_name"),
         ]
 
     def __str__(self) -> str:
@@ -172,6 +173,7 @@ class Person(OwnedItem):
                 fields=["company", "id"], name="person_live", condition=Q(deleted_at__isnull=True)
             ),
             models.Index(fields=["company", "updated_at"], name="person_updated"),
+            models.Index(fields=["company", "name"], name="person_name"),
         ]
 
     def __str__(self) -> str:

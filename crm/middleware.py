@@ -37,7 +37,10 @@ class TenancyMiddleware:
                 )
                 if membership is not None:
                     tenancy.bind(company_id=membership.company_id, user_id=user.pk)
-                    request.session[SESSION_COMPANY_KEY] = membership.company_id
+                    # Only on a change: assigning marks the session modified, and Django then
+                    # writes it back on every request.
+                    if request.session.get(SESSION_COMPANY_KEY) != membership.company_id:
+                        request.session[SESSION_COMPANY_KEY] = membership.company_id
                     request.company = membership.company  # type: ignore[attr-defined]
                     request.membership = membership  # type: ignore[attr-defined]
             return self.get_response(request)

@@ -24,15 +24,7 @@ def test_the_persons_list_exports_with_its_own_owner_filter(cast: Cast, client_f
     assert f'href="/persons/export.csv?owner={cast.bob.pk}"' in page
     assert 'href="/imports/new?kind=person"' in page
     exported = alice.get(f"/persons/export.csv?owner={cast.bob.pk}")
-    rows = list(
-        csv.reader(
-            io.StringIO(
-                b"".join(exported.streaming_content).decode()
-                if exported.streaming
-                else exported.content.decode()
-            )
-        )
-    )
+    rows = list(csv.reader(io.StringIO(exported.getvalue().decode())))
     names = [row[rows[0].index("Name")] for row in rows[1:]]
     assert names == ["Bob's"]
 
