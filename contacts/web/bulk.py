@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from contacts import selectors, services
+from contacts import representations, selectors, services
 from contacts.selectors import ListFilters
 from crm.access import ItemNotFound
 from crm.models import Company, Membership
@@ -37,7 +37,7 @@ def persons_bulk(
         if action == "owner" and owner_id is not None:
             fields["owner_id"] = owner_id
         elif action == "label" and label_id is not None:
-            current = person.__dict__["attached_label_ids"]
+            current = representations.label_ids(person)
             if label_id in current:
                 continue
             fields["label_ids"] = [*current, label_id]
@@ -73,7 +73,7 @@ def organizations_bulk(
         if action == "owner" and owner_id is not None:
             fields["owner_id"] = owner_id
         elif action == "label" and label_id is not None:
-            current = organization.__dict__["attached_label_ids"]
+            current = representations.label_ids(organization)
             if label_id in current:
                 continue
             fields["label_ids"] = [*current, label_id]
