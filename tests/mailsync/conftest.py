@@ -1,0 +1,72 @@
+"""Real-IMAP fixtures: one throwaway Dovecot per flavour for the whole test run, a fresh user per
+test. They use no database; a test that needs one asks for `db` itself."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.conftest import service_missing
+from tests.mailsync.dovecot import CutProxy, Dovecot, is_available
+
+
+@dataclass(frozen=True)
+class MailUser:
+    username: str
+    password: str
+    email: str
+
+
+def _start(*, condstore: bool) -> Iterator[Dovecot]:
+    if not is_available():
+        service_missing("dovecot (Debian dovecot-imapd)")
+    server = Dovecot(condstore=condstore)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """Dovecot with its default capabilities: CONDSTORE and QRESYNC advertised."""
+    yield from _start(condstore=True)
+
+
+@pytest.fixture(scope="session")
+def dovecot_plain() -> Iterator[Dovecot]:
+    """Dovecot advertising neither CONDSTORE nor QRESYNC."""
+    yield from _start(condstore=False)
+
+
+def _new_user(server: Dovecot) -> MailUser:
+    username = f"u{uuid.uuid4().hex[:8]}"
+    password = f"pw-{uuid.uuid4().hex[:12]}"
+    server.add_user(username, password)
+    return MailUser(username=username, password=password, email=f"{username}@example.test")
+
+
+@pytest.fixture
+def mail_user(dovecot: Dovecot) -> MailUser:
+    """A fresh, empty account on `dovecot`."""
+    return _new_user(dovecot)
+
+
+@pytest.fixture
+def mail_user_plain(dovecot_plain: Dovecot) -> MailUser:
+    """A fresh, empty account on `dovecot_plain`."""
+    return _new_user(dovecot_plain)
+
+
+@pytest.fixture
+def cut_proxy(dovecot: Dovecot) -> Iterator[CutProxy]:
+    """A proxy in front of `dovecot` that can cut, reset or refuse connections."""
+    proxy = CutProxy(dovecot.host, dovecot.port)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
