@@ -13,6 +13,8 @@ WORKDIR /app
 COPY pyproject.toml ./
 COPY crm ./crm
 COPY contacts ./contacts
+COPY inbox ./inbox
+COPY mailsync ./mailsync
 RUN pip install --upgrade pip && pip install .
 
 COPY manage.py ./

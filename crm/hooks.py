@@ -12,6 +12,7 @@ Topics:
 - `persons_merged`, `organizations_merged` (`ItemsMerged`): links of the merged item move to the
   surviving one.
 - `deal_status_changed` (`DealStatusChanged`): a deal opened, was won or lost, or was deleted.
+- `mail_received` (`MailReceived`): sync stored mail that is new to the company, after commit.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ PERSON_ADDRESSES_CHANGED = "person_addresses_changed"
 PERSONS_MERGED = "persons_merged"
 ORGANIZATIONS_MERGED = "organizations_merged"
 DEAL_STATUS_CHANGED = "deal_status_changed"
+MAIL_RECEIVED = "mail_received"
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,16 @@ class DealStatusChanged:
     person_id: int | None
     old_status: str | None
     new_status: str  # open | won | lost | deleted
+
+
+@dataclass(frozen=True)
+class MailReceived:
+    """New mail reached an account by sync (not a first sync or a reconcile: old mail is never
+    replayed). Published after commit; notifications and automations subscribe."""
+
+    company_id: int
+    account_id: int
+    message_ids: tuple[int, ...]
 
 
 Handler = Callable[[Any], None]

@@ -48,7 +48,10 @@ INSTALLED_APPS = [
     "crm",
     "contacts",
     "crm.sales",
+    "inbox",
+    "mailsync",
     "django.contrib.auth",
+    "django.contrib.postgres",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
@@ -155,11 +158,16 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = localservices.VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # Raw RFC 822 bytes of synced mail (inbox.rawstore); an S3-compatible backend in production.
+    "mailraw": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": os.environ.get("CRM_MAIL_RAW_DIR", str(MEDIA_ROOT / "mail"))},
+    },
 }
-MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 # Outside production, serve static files straight from static/ (no collectstatic needed).
 WHITENOISE_USE_FINDERS = not _env_bool("CRM_PRODUCTION", False)
 
@@ -193,6 +201,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     "purge-deleted-contacts": {"task": "contacts.tasks.purge_deleted", "schedule": 3600.0},
     "purge-deleted-sales-items": {"task": "crm.sales.tasks.purge_deleted", "schedule": 3600.0},
+    # Mail sync: enqueue the accounts due a pass (the fallback poll), reset stuck passes.
+    "mail-sync-due": {"task": "mailsync.tasks.sync_due", "schedule": 30.0},
+    "mail-sync-watchdog": {"task": "mailsync.tasks.sync_watchdog", "schedule": 300.0},
 }
 CRM_SOFT_DELETE_DAYS = int(os.environ.get("CRM_SOFT_DELETE_DAYS", "30"))
 
@@ -242,6 +253,12 @@ CRM_OUTBOUND_TIMEOUT = float(os.environ.get("CRM_OUTBOUND_TIMEOUT", "10"))
 # Key for secrets stored encrypted (webhook passwords, later mailbox passwords and OAuth
 # tokens); derived from SECRET_KEY when unset.
 CRM_ENCRYPTION_KEY = os.environ.get("CRM_ENCRYPTION_KEY", "")
+
+# Mail sync: the fallback poll of every account (IMAP IDLE wakes it sooner), and the timeout
+# of one network operation with a mail server.
+CRM_MAIL_POLL_SECONDS = int(os.environ.get("CRM_MAIL_POLL_SECONDS", "300"))
+CRM_MAIL_TIMEOUT = float(os.environ.get("CRM_MAIL_TIMEOUT", "60"))
+# Plain-text IMAP/SMTP ("security: none") is refused except to loopback hosts.
 
 # Requests per token per window; 429 with Retry-After beyond it. Pipedrive's burst window is 2 s.
 CRM_API_RATE_LIMIT = int(os.environ.get("CRM_API_RATE_LIMIT", "400"))

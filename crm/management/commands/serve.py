@@ -1,5 +1,6 @@
 """`manage.py serve` (what `make run` runs): migrate, load the demo company on first start,
-then run the web server, a Celery worker and Celery beat as one foreground process tree.
+then run the web server, a Celery worker, Celery beat and the mail push listener (IMAP IDLE) as
+one foreground process tree.
 
 Ctrl-C (SIGINT) or SIGTERM stops all three and waits for them; if one dies, the others are
 stopped too and the command exits non-zero, so a broken start is never half up. The children
@@ -16,6 +17,7 @@ import time
 from types import FrameType
 from typing import Any
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
@@ -77,7 +79,11 @@ def _commands(*, host: str, port: int) -> dict[str, list[str]]:
             "INFO",
             "--concurrency",
             "2",
+            # The default queue, first syncs, and incremental mail sync (mailsync.tasks).
+            "--queues",
+            "celery,mail_initial,mail_sync",
         ],
+        "mail-listener": [sys.executable, str(settings.BASE_DIR / "manage.py"), "mail_listener"],
         "beat": [
             os.path.join(bin_dir, "celery"),
             "-A",

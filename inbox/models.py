@@ -1,0 +1,345 @@
+"""The mail domain as the CRM sees it (DESIGN.md, Mail data model; NOTES-TRANCHE-1, Mail model).
+
+- `MailAccount`: a connected mailbox, personal (one owner) or team (members), with its
+  connection settings; secrets only encrypted (`crm.encryption`).
+- `MailFolder`: a folder (or Gmail label) of an account, with its role and whether it syncs.
+- `MailMessage`: one RFC 822 message, stored once per company under its dedupe key (normalized
+  Message-ID, or a content hash). Its raw bytes live in a Django storage backend.
+- `MailMessageLocation`: where an account holds a message: (account, folder, provider id). The
+  message stays while any location holds it.
+- `MailThread`: a conversation in one account. The same message received by two accounts is
+  one `MailMessage` in two threads (`MailThreadMessage`), so each account's copy keeps its own
+  visibility, links, read and archive state.
+- `MailThreadKey`: the Message-IDs (and provider thread ids, subject keys) a thread answers to,
+  so threading a new message is one indexed lookup per batch.
+- `MailParticipant`, `MailAttachment`: a message's parties and files.
+
+Every table is tenant-owned: `company_id` leads each index (crm.tenancy)."""
+
+from __future__ import annotations
+
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import User
+from crm.tenancy import TenantModel
+
+
+class AccountKind(models.TextChoices):
+    PERSONAL = "personal", _("Personal")
+    TEAM = "team", _("Team")
+
+
+class Provider(models.TextChoices):
+    IMAP = "imap", _("IMAP / SMTP")
+    GMAIL = "gmail", _("Gmail")
+    GRAPH = "graph", _("Microsoft 365")
+    EWS = "ews", _("Exchange")
+
+
+class Security(models.TextChoices):
+    SSL = "ssl", _("SSL/TLS")
+    STARTTLS = "starttls", _("STARTTLS")
+    NONE = "none", _("None (loopback only)")
+
+
+class MailAccount(TenantModel):
+    """A connected mailbox. The password (or OAuth tokens) is kept only encrypted, in
+    `secret_encrypted`, and never leaves `mailsync` in clear."""
+
+    owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", db_index=False)
+    kind = models.CharField(
+        max_length=16, choices=AccountKind.choices, default=AccountKind.PERSONAL
+    )
+    provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.IMAP)
+    email_address = models.CharField(_("email address"), max_length=320)
+    display_name = models.CharField(_("name"), max_length=200, blank=True)
+    members: models.ManyToManyField[User, MailAccountMember] = models.ManyToManyField(
+        User, through="MailAccountMember", related_name="+"
+    )
+
+    imap_host = models.CharField(max_length=255, blank=True)
+    imap_port = models.PositiveIntegerField(null=True, blank=True)
+    imap_security = models.CharField(max_length=16, choices=Security.choices, blank=True)
+    smtp_host = models.CharField(max_length=255, blank=True)
+    smtp_port = models.PositiveIntegerField(null=True, blank=True)
+    smtp_security = models.CharField(max_length=16, choices=Security.choices, blank=True)
+    username = models.CharField(max_length=320, blank=True)
+    secret_encrypted = models.TextField(blank=True)
+    # Attachment limit for sending, in bytes (Gmail 25 MB, Outlook 20 MB, IMAP configurable).
+    send_size_limit = models.PositiveBigIntegerField(default=25 * 1024 * 1024)
+
+    # A4: all mail, or only the folders marked `selected`; how far back the first sync reaches.
+    sync_all_folders = models.BooleanField(default=True)
+    sync_since_days = models.PositiveIntegerField(default=90)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Disconnected accounts keep nothing syncing; their mail goes with the account row.
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                "company",
+                "email_address",
+                "provider",
+                condition=models.Q(removed_at__isnull=True),
+                name="mail_account_unique_address",
+            ),
+        ]
+        indexes = [models.Index(fields=["company", "owner"], name="mail_account_owner")]
+
+    def __str__(self) -> str:
+        return self.email_address
+
+
+class MailAccountMember(TenantModel):
+    """A user who reads and answers a team account's mail (A2)."""
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, db_index=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+", db_index=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "account", "user"], name="mail_account_member_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["company", "user"], name="mail_account_member_user")]
+
+
+class FolderRole(models.TextChoices):
+    INBOX = "inbox", _("Inbox")
+    SENT = "sent", _("Sent")
+    DRAFTS = "drafts", _("Drafts")
+    ARCHIVE = "archive", _("Archive")
+    TRASH = "trash", _("Trash")
+    JUNK = "junk", _("Spam")
+    ALL = "all", _("All mail")
+    OTHER = "other", _("Folder")
+
+
+class MailFolder(TenantModel):
+    """A folder of an account as the provider names it (`name`, the full path)."""
+
+    account = models.ForeignKey(
+        MailAccount, on_delete=models.CASCADE, related_name="folders", db_index=False
+    )
+    name = models.CharField(max_length=1000)
+    role = models.CharField(max_length=16, choices=FolderRole.choices, default=FolderRole.OTHER)
+    # Chosen for sync when the account syncs selected folders only (A4).
+    selected = models.BooleanField(default=False)
+    # Gone on the server (deleted or renamed away): kept for the record, never synced.
+    removed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "account", "name"], name="mail_folder_unique_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MailMessage(TenantModel):
+    """One stored RFC 822 message. Parse results are columns; the raw bytes are in storage at
+    `raw_path`, so any parse can be redone."""
+
+    key = models.CharField(max_length=998)  # mailsync.pipeline.types.ParsedMessage.key
+    message_id = models.CharField(max_length=998, blank=True)
+    in_reply_to = models.CharField(max_length=998, blank=True)
+    references = ArrayField(models.CharField(max_length=998), default=list, blank=True)
+    subject = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)  # the Date header
+    received_at = models.DateTimeField()  # the provider's arrival time, else when we stored it
+    from_address = models.CharField(max_length=320, blank=True)
+    from_name = models.CharField(max_length=320, blank=True)
+    snippet = models.CharField(max_length=225, blank=True)
+    body_text = models.TextField(blank=True)
+    body_html = models.TextField(blank=True)  # the original, unsanitized: display sanitizes
+    has_attachments = models.BooleanField(default=False)
+    is_bulk = models.BooleanField(default=False)  # List-Id, Precedence: bulk, Auto-Submitted
+    size = models.PositiveBigIntegerField(default=0)
+    raw_path = models.CharField(max_length=255, blank=True)
+    parse_error = models.CharField(max_length=500, blank=True)  # "" when it parsed
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "key"], name="mail_message_key"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["company", "parse_error"],
+                condition=~models.Q(parse_error=""),
+                name="mail_message_malformed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject or self.key
+
+
+class ParticipantRole(models.TextChoices):
+    FROM = "from"
+    SENDER = "sender"
+    REPLY_TO = "reply_to"
+    TO = "to"
+    CC = "cc"
+    BCC = "bcc"
+
+
+class MailParticipant(TenantModel):
+    """A party of a message; `person_id` is the CRM person the address belongs to (C1)."""
+
+    message = models.ForeignKey(
+        MailMessage, on_delete=models.CASCADE, related_name="participants", db_index=False
+    )
+    role = models.CharField(max_length=16, choices=ParticipantRole.choices)
+    address = models.CharField(max_length=320)
+    name = models.CharField(max_length=320, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+    person = models.ForeignKey(
+        "contacts.Person",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+
+    class Meta:
+        ordering = ["position"]
+        indexes = [
+            models.Index(fields=["company", "message"], name="mail_participant_message"),
+            models.Index(fields=["company", "address"], name="mail_participant_address"),
+            models.Index(
+                fields=["company", "person"],
+                condition=models.Q(person__isnull=False),
+                name="mail_participant_person",
+            ),
+        ]
+
+
+class MailAttachment(TenantModel):
+    """A file of a message. Its bytes are read from the raw message on download (`part_path`)."""
+
+    message = models.ForeignKey(
+        MailMessage, on_delete=models.CASCADE, related_name="attachments", db_index=False
+    )
+    filename = models.CharField(max_length=1000)
+    content_type = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=16)  # mailsync.pipeline.types.AttachmentKind
+    content_id = models.CharField(max_length=998, blank=True)
+    part_path = models.CharField(max_length=64)
+
+    class Meta:
+        indexes = [models.Index(fields=["company", "message"], name="mail_attachment_message")]
+
+
+class MailThread(TenantModel):
+    """A conversation in one account, with that account's state of it."""
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, db_index=False)
+    subject = models.TextField(blank=True)
+    snippet = models.CharField(max_length=225, blank=True)
+    message_count = models.PositiveIntegerField(default=0)
+    first_message_at = models.DateTimeField(null=True, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    has_attachments = models.BooleanField(default=False)
+    # At least one message of the thread is unread in the mailbox (no \Seen).
+    is_unread = models.BooleanField(default=False)
+    # Folder roles the thread's messages are in (inbox, sent, archive, ...), kept by the store.
+    folder_roles = ArrayField(models.CharField(max_length=16), default=list, blank=True)
+    folder_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    archived = models.BooleanField(default=False)
+    deleted = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["company", "account", "-last_message_at", "-id"],
+                name="mail_thread_account_recent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+class MailThreadMessage(TenantModel):
+    """A message as part of one account's thread."""
+
+    thread = models.ForeignKey(
+        MailThread, on_delete=models.CASCADE, related_name="memberships", db_index=False
+    )
+    message = models.ForeignKey(MailMessage, on_delete=models.CASCADE, db_index=False)
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, db_index=False)
+    is_unread = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "account", "message"], name="mail_thread_message_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["company", "thread"], name="mail_thread_message_thread"),
+            models.Index(fields=["company", "message"], name="mail_thread_message_message"),
+        ]
+
+
+class MailThreadKey(TenantModel):
+    """A key a thread of an account answers to: a Message-ID it holds or references
+    ("<id>"), a provider thread id ("provider:<id>") or a subject key ("subject:..."), with the
+    time of its latest message (subject keys only join within a window)."""
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, db_index=False)
+    key = models.CharField(max_length=998)
+    thread = models.ForeignKey(MailThread, on_delete=models.CASCADE, db_index=False)
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "account", "key"], name="mail_thread_key_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["company", "thread"], name="mail_thread_key_thread")]
+
+
+class MailMessageLocation(TenantModel):
+    """Where an account holds a message: one row per (account, folder, provider id), e.g.
+    IMAP `uidvalidity:uid`, a Gmail message id, a Graph ImmutableId, an EWS ItemId."""
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, db_index=False)
+    folder = models.ForeignKey(MailFolder, on_delete=models.CASCADE, db_index=False)
+    provider_id = models.CharField(max_length=512)
+    message = models.ForeignKey(MailMessage, on_delete=models.CASCADE, db_index=False)
+    # IMAP UID within the folder's current UIDVALIDITY (0 for providers without UIDs).
+    uid = models.BigIntegerField(default=0)
+    flags = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "folder", "provider_id"], name="mail_location_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["company", "folder", "uid"], name="mail_location_folder_uid"),
+            models.Index(fields=["company", "message"], name="mail_location_message"),
+            models.Index(fields=["company", "account", "message"], name="mail_location_account"),
+        ]

@@ -1,0 +1,566 @@
+"""The ingest pipeline's database side: one batch of fetched messages of one folder in, stored
+messages, locations and threads out (DESIGN.md, The ingest pipeline).
+
+    parse (pure, before the transaction) → dedupe → thread (pure) → link (pure) → visibility
+    (the next issue's stage) → store
+
+Everything here runs inside the caller's transaction, bound to the company, while the caller
+holds the account's sync lock. One read per stage for the whole batch, then bulk writes keyed
+by the idempotency keys (message key per company; folder + provider id per location; account +
+message per thread membership), so a crash or a retry never duplicates or loses a message.
+New message rows go in by one INSERT from arrays per table, with ids taken from their sequence
+first (COPY would be faster, but PostgreSQL refuses it on tables with row-level security)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
+
+from contacts import selectors as contacts_selectors
+from crm import hooks
+from inbox import rawstore
+from mailsync.pipeline import threads
+from mailsync.pipeline.link import link_addresses
+from mailsync.pipeline.parse import parse_message
+from mailsync.pipeline.types import ParsedMessage
+from mailsync.providers.base import FetchedMessage
+
+
+@dataclass
+class IngestResult:
+    stored: int = 0  # locations added
+    new_messages: int = 0  # message rows created (not already in the company)
+    malformed: int = 0  # of the new ones, stored raw and flagged
+    thread_ids: set[int] = field(default_factory=set)
+
+
+def _clean(text: str) -> str:
+    # PostgreSQL text cannot hold NUL; a few broken mails carry them.
+    return text.replace("\x00", "") if "\x00" in text else text
+
+
+def parse_batch(fetched: Sequence[FetchedMessage]) -> list[ParsedMessage]:
+    """The pure first stage, run outside the transaction (CPU only)."""
+    return [parse_message(message.raw) for message in fetched]
+
+
+def ingest_batch(
+    *,
+    company_id: int,
+    account_id: int,
+    folder_id: int,
+    fetched: Sequence[FetchedMessage],
+    parsed: Sequence[ParsedMessage],
+    announce: bool,
+) -> IngestResult:
+    """Store one folder's batch. `announce` publishes MAIL_RECEIVED for messages new to the
+    company after commit (never for a first sync or a reconcile: no replay of old mail).
+
+    Precondition: inside a transaction bound to `company_id`; the caller holds the account
+    lock; `parsed[i]` is `parse_message(fetched[i].raw)`."""
+    result = IngestResult()
+    if not fetched:
+        return result
+    now = datetime.now(UTC)
+    with connection.cursor() as cursor:
+        # --- Locations already held: a retried batch skips what it stored before. ---
+        cursor.execute(
+            "SELECT provider_id FROM inbox_mailmessagelocation "
+            "WHERE company_id = %s AND folder_id = %s AND provider_id = ANY(%s)",
+            [company_id, folder_id, [m.provider_id for m in fetched]],
+        )
+        held = {row[0] for row in cursor.fetchall()}
+        pairs = [(f, p) for f, p in zip(fetched, parsed, strict=True) if f.provider_id not in held]
+        if not pairs:
+            return result
+
+        # --- Dedupe: one message per company and key. ---
+        keys = list(dict.fromkeys(p.key for _, p in pairs))
+        cursor.execute(
+            "SELECT key, id FROM inbox_mailmessage WHERE company_id = %s AND key = ANY(%s)",
+            [company_id, keys],
+        )
+        message_ids: dict[str, int] = dict(cursor.fetchall())
+        first_of_key: dict[str, tuple[FetchedMessage, ParsedMessage]] = {}
+        for fetched_message, parsed_message in pairs:
+            if parsed_message.key not in message_ids:
+                first_of_key.setdefault(parsed_message.key, (fetched_message, parsed_message))
+        if first_of_key:
+            _messages_create(cursor, company_id, first_of_key, message_ids, now)
+            result.new_messages = len(first_of_key)
+            result.malformed = sum(1 for _, p in first_of_key.values() if p.parse_error)
+
+        # --- Locations. ---
+        cursor.execute(
+            """
+            INSERT INTO inbox_mailmessagelocation
+                (company_id, account_id, folder_id, provider_id, message_id, uid, flags, created_at)
+            SELECT %s, %s, %s, r.provider_id, r.message_id, r.uid,
+                   CASE WHEN r.flags = '' THEN '{}'::varchar[]
+                        ELSE string_to_array(r.flags, ' ')::varchar[] END, %s
+            FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[])
+                AS r(provider_id, message_id, uid, flags)
+            ON CONFLICT (company_id, folder_id, provider_id) DO NOTHING
+            """,
+            [
+                company_id,
+                account_id,
+                folder_id,
+                now,
+                [f.provider_id for f, _ in pairs],
+                [message_ids[p.key] for _, p in pairs],
+                [f.uid for f, _ in pairs],
+                [" ".join(sorted(f.flags)) for f, _ in pairs],
+            ],
+        )
+        result.stored = cursor.rowcount
+
+        # --- Thread the messages new to this account. ---
+        batch_message_ids = list(dict.fromkeys(message_ids[p.key] for _, p in pairs))
+        cursor.execute(
+            "SELECT message_id, thread_id FROM inbox_mailthreadmessage "
+            "WHERE company_id = %s AND account_id = %s AND message_id = ANY(%s)",
+            [company_id, account_id, batch_message_ids],
+        )
+        threaded: dict[int, int] = dict(cursor.fetchall())
+        result.thread_ids.update(threaded.values())
+        to_thread: list[tuple[int, ParsedMessage, FetchedMessage]] = []
+        for fetched_message, parsed_message in pairs:
+            message_id = message_ids[parsed_message.key]
+            if message_id not in threaded:
+                threaded[message_id] = 0  # placeholder: once per message
+                to_thread.append((message_id, parsed_message, fetched_message))
+        if to_thread:
+            result.thread_ids.update(_thread(cursor, company_id, account_id, to_thread, now))
+        threads_refresh(company_id=company_id, thread_ids=result.thread_ids)
+
+    if announce and first_of_key:
+        created = [message_ids[key] for key in first_of_key]
+        event = hooks.MailReceived(
+            company_id=company_id, account_id=account_id, message_ids=tuple(created)
+        )
+        transaction.on_commit(lambda: hooks.publish(hooks.MAIL_RECEIVED, event))
+    return result
+
+
+def _messages_create(
+    cursor: CursorWrapper,
+    company_id: int,
+    first_of_key: Mapping[str, tuple[FetchedMessage, ParsedMessage]],
+    message_ids: dict[str, int],
+    now: datetime,
+) -> None:
+    """Insert the new messages, their participants (linked to persons) and attachments."""
+    cursor.execute(
+        "SELECT nextval('inbox_mailmessage_id_seq') FROM generate_series(1, %s)",
+        [len(first_of_key)],
+    )
+    new_ids = [row[0] for row in cursor.fetchall()]
+    addresses = {
+        participant.address
+        for _, parsed in first_of_key.values()
+        for participant in parsed.participants
+        if participant.address
+    }
+    persons = link_addresses(
+        addresses,
+        contacts_selectors.persons_by_addresses(company=company_id, addresses=addresses)
+        if addresses
+        else {},
+    )
+    rows = list(zip(new_ids, first_of_key.items(), strict=True))
+    for new_id, (key, _) in rows:
+        message_ids[key] = new_id
+    senders = [parsed.from_participant for _, (_, (_, parsed)) in rows]
+    # One INSERT per table from parallel arrays (COPY is refused on tables with row-level
+    # security; unnest() is the next fastest bulk path).
+    cursor.execute(
+        """
+        INSERT INTO inbox_mailmessage (id, company_id, key, message_id, in_reply_to,
+            "references", subject, sent_at, received_at, from_address, from_name, snippet,
+            body_text, body_html, has_attachments, is_bulk, size, raw_path, parse_error,
+            created_at)
+        SELECT r.id, %s, r.key, r.message_id, r.in_reply_to,
+            CASE WHEN r.refs = '' THEN '{}'::varchar[]
+                 ELSE string_to_array(r.refs, ' ')::varchar[] END,
+            r.subject, r.sent_at, r.received_at, r.from_address, r.from_name, r.snippet,
+            r.body_text, r.body_html, r.has_attachments, r.is_bulk, r.size, r.raw_path,
+            r.parse_error, %s
+        FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+                    %s::timestamptz[], %s::timestamptz[], %s::text[], %s::text[], %s::text[],
+                    %s::text[], %s::text[], %s::boolean[], %s::boolean[], %s::bigint[],
+                    %s::text[], %s::text[])
+            AS r(id, key, message_id, in_reply_to, refs, subject, sent_at, received_at,
+                 from_address, from_name, snippet, body_text, body_html, has_attachments,
+                 is_bulk, size, raw_path, parse_error)
+        """,
+        [
+            company_id,
+            now,
+            [new_id for new_id, _ in rows],
+            [key for _, (key, _) in rows],
+            [p.message_id for _, (_, (_, p)) in rows],
+            [p.in_reply_to for _, (_, (_, p)) in rows],
+            [" ".join(p.references) for _, (_, (_, p)) in rows],
+            [_clean(p.subject) for _, (_, (_, p)) in rows],
+            [p.date for _, (_, (_, p)) in rows],
+            [f.received_at or p.date or now for _, (_, (f, p)) in rows],
+            [s.address if s else "" for s in senders],
+            [_clean(s.name)[:320] if s else "" for s in senders],
+            [_clean(p.snippet)[:225] for _, (_, (_, p)) in rows],
+            [_clean(p.body_text) for _, (_, (_, p)) in rows],
+            [_clean(p.body_html) for _, (_, (_, p)) in rows],
+            [bool(p.attachments) for _, (_, (_, p)) in rows],
+            [p.is_bulk for _, (_, (_, p)) in rows],
+            [p.size for _, (_, (_, p)) in rows],
+            [rawstore.raw_save(company_id, f.raw) for _, (_, (f, _)) in rows],
+            [p.parse_error[:500] for _, (_, (_, p)) in rows],
+        ],
+    )
+    participants = [
+        (new_id, position, participant)
+        for new_id, (_, (_, parsed)) in rows
+        for position, participant in enumerate(parsed.participants)
+    ]
+    if participants:
+        cursor.execute(
+            """
+            INSERT INTO inbox_mailparticipant (company_id, message_id, role, address, name,
+                                               position, person_id)
+            SELECT %s, r.message_id, r.role, r.address, r.name, r.position, r.person_id
+            FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::int[],
+                        %s::bigint[]) AS r(message_id, role, address, name, position, person_id)
+            """,
+            [
+                company_id,
+                [new_id for new_id, _, _ in participants],
+                [str(p.role) for _, _, p in participants],
+                [p.address[:320] for _, _, p in participants],
+                [_clean(p.name)[:320] for _, _, p in participants],
+                [position for _, position, _ in participants],
+                [persons.get(p.address) for _, _, p in participants],
+            ],
+        )
+    attachments = [
+        (new_id, attachment)
+        for new_id, (_, (_, parsed)) in rows
+        for attachment in parsed.attachments
+    ]
+    if attachments:
+        cursor.execute(
+            """
+            INSERT INTO inbox_mailattachment (company_id, message_id, filename, content_type,
+                                              size, kind, content_id, part_path)
+            SELECT %s, r.message_id, r.filename, r.content_type, r.size, r.kind, r.content_id,
+                   r.part_path
+            FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::text[],
+                        %s::text[], %s::text[])
+                AS r(message_id, filename, content_type, size, kind, content_id, part_path)
+            """,
+            [
+                company_id,
+                [new_id for new_id, _ in attachments],
+                [_clean(a.filename)[:1000] for _, a in attachments],
+                [a.content_type[:255] for _, a in attachments],
+                [a.size for _, a in attachments],
+                [str(a.kind) for _, a in attachments],
+                [a.content_id[:998] for _, a in attachments],
+                [a.part_path[:64] for _, a in attachments],
+            ],
+        )
+
+
+def _thread(
+    cursor: CursorWrapper,
+    company_id: int,
+    account_id: int,
+    to_thread: Sequence[tuple[int, ParsedMessage, FetchedMessage]],
+    now: datetime,
+) -> set[int]:
+    """Plan (pure) and apply the threading of messages new to the account; return the threads
+    touched."""
+    inputs = [
+        threads.ThreadInput(
+            message_id=parsed.message_id,
+            references=parsed.references,
+            thread_subject=parsed.thread_subject,
+            addresses=frozenset(p.address for p in parsed.participants if p.address),
+            when=parsed.date or fetched.received_at or now,
+        )
+        for _, parsed, fetched in to_thread
+    ]
+    wanted = list({key for item in inputs for key in threads.message_keys(item)})
+    cursor.execute(
+        "SELECT key, thread_id, last_seen_at FROM inbox_mailthreadkey "
+        "WHERE company_id = %s AND account_id = %s AND key = ANY(%s)",
+        [company_id, account_id, wanted],
+    )
+    known = {
+        key: threads.KnownKey(thread_id=thread_id, last_seen_at=seen)
+        for key, thread_id, seen in cursor.fetchall()
+    }
+    plan = threads.plan_threads(inputs, known)
+
+    new_thread_ids: list[int] = []
+    if plan.new_thread_count:
+        cursor.execute(
+            """
+            INSERT INTO inbox_mailthread
+                (company_id, account_id, subject, snippet, message_count, has_attachments,
+                 is_unread, folder_roles, folder_ids, archived, deleted, created_at, updated_at)
+            SELECT %s, %s, '', '', 0, false, false, '{}', '{}', false, false, %s, %s
+            FROM generate_series(1, %s)
+            RETURNING id
+            """,
+            [company_id, account_id, now, now, plan.new_thread_count],
+        )
+        new_thread_ids = sorted(row[0] for row in cursor.fetchall())
+
+    def resolve(ref: threads.ThreadRef) -> int:
+        return new_thread_ids[ref.number] if isinstance(ref, threads.NewThread) else ref
+
+    touched = set(new_thread_ids)
+    for gone, into in plan.merges.items():
+        for table in ("inbox_mailthreadmessage", "inbox_mailthreadkey"):
+            cursor.execute(
+                f"UPDATE {table} SET thread_id = %s "  # noqa: S608 - our own table names
+                "WHERE company_id = %s AND thread_id = %s",
+                [into, company_id, gone],
+            )
+        cursor.execute(
+            "DELETE FROM inbox_mailthread WHERE company_id = %s AND id = %s", [company_id, gone]
+        )
+        touched.add(into)
+
+    assigned = [resolve(ref) for ref in plan.assignments]
+    touched.update(assigned)
+    cursor.execute(
+        """
+        INSERT INTO inbox_mailthreadmessage (company_id, thread_id, message_id, account_id,
+                                             is_unread)
+        SELECT %s, r.thread_id, r.message_id, %s, false
+        FROM unnest(%s::bigint[], %s::bigint[]) AS r(thread_id, message_id)
+        ON CONFLICT (company_id, account_id, message_id) DO NOTHING
+        """,
+        [company_id, account_id, assigned, [message_id for message_id, _, _ in to_thread]],
+    )
+    key_items = list(plan.keys.items())
+    cursor.execute(
+        """
+        INSERT INTO inbox_mailthreadkey (company_id, account_id, key, thread_id, last_seen_at)
+        SELECT %s, %s, r.key, r.thread_id, r.seen
+        FROM unnest(%s::text[], %s::bigint[], %s::timestamptz[]) AS r(key, thread_id, seen)
+        ON CONFLICT (company_id, account_id, key) DO UPDATE
+            SET thread_id = EXCLUDED.thread_id,
+                last_seen_at = GREATEST(inbox_mailthreadkey.last_seen_at, EXCLUDED.last_seen_at)
+        """,
+        [
+            company_id,
+            account_id,
+            [key[:998] for key, _ in key_items],
+            [resolve(ref) for _, (ref, _) in key_items],
+            [seen for _, (_, seen) in key_items],
+        ],
+    )
+    return touched
+
+
+def threads_refresh(*, company_id: int, thread_ids: Iterable[int]) -> None:
+    """Recompute the listed threads' summary columns from their messages and locations, and
+    delete threads left without messages. Set-based: merges, deletions and flag changes all
+    end here."""
+    ids = sorted(set(thread_ids))
+    if not ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE inbox_mailthread t SET
+                message_count = a.message_count,
+                first_message_at = a.first_at,
+                last_message_at = a.last_at,
+                has_attachments = a.has_attachments,
+                is_unread = a.is_unread,
+                folder_ids = a.folder_ids,
+                folder_roles = a.folder_roles,
+                subject = a.subject,
+                snippet = a.snippet,
+                updated_at = now()
+            FROM (
+                SELECT tm.thread_id,
+                       count(DISTINCT tm.message_id) AS message_count,
+                       min(m.received_at) AS first_at,
+                       max(m.received_at) AS last_at,
+                       bool_or(m.has_attachments) AS has_attachments,
+                       coalesce(bool_or(NOT ('\\Seen' = ANY(l.flags))), false) AS is_unread,
+                       coalesce(array_agg(DISTINCT l.folder_id)
+                                FILTER (WHERE l.folder_id IS NOT NULL), '{}') AS folder_ids,
+                       coalesce(array_agg(DISTINCT f.role)
+                                FILTER (WHERE f.role IS NOT NULL), '{}') AS folder_roles,
+                       -- The conversation's order is its messages' Date headers.
+                       (array_agg(m.subject ORDER BY coalesce(m.sent_at, m.received_at), m.id)
+                       )[1] AS subject,
+                       (array_agg(m.snippet ORDER BY coalesce(m.sent_at, m.received_at) DESC,
+                                  m.id DESC))[1] AS snippet
+                FROM inbox_mailthreadmessage tm
+                JOIN inbox_mailmessage m
+                  ON m.company_id = tm.company_id AND m.id = tm.message_id
+                LEFT JOIN inbox_mailmessagelocation l
+                  ON l.company_id = tm.company_id AND l.account_id = tm.account_id
+                 AND l.message_id = tm.message_id
+                LEFT JOIN inbox_mailfolder f ON f.company_id = l.company_id AND f.id = l.folder_id
+                WHERE tm.company_id = %s AND tm.thread_id = ANY(%s)
+                GROUP BY tm.thread_id
+            ) a
+            WHERE t.company_id = %s AND t.id = a.thread_id
+            """,
+            [company_id, ids, company_id],
+        )
+        cursor.execute(
+            """
+            SELECT t.id FROM inbox_mailthread t
+            WHERE t.company_id = %s AND t.id = ANY(%s)
+              AND NOT EXISTS (SELECT 1 FROM inbox_mailthreadmessage tm
+                              WHERE tm.company_id = t.company_id AND tm.thread_id = t.id)
+            """,
+            [company_id, ids],
+        )
+        empty = [row[0] for row in cursor.fetchall()]
+        if empty:
+            cursor.execute(
+                "DELETE FROM inbox_mailthreadkey WHERE company_id = %s AND thread_id = ANY(%s)",
+                [company_id, empty],
+            )
+            cursor.execute(
+                "DELETE FROM inbox_mailthread WHERE company_id = %s AND id = ANY(%s)",
+                [company_id, empty],
+            )
+
+
+def flags_update(
+    *, company_id: int, folder_id: int, flags: Mapping[str, frozenset[str]]
+) -> set[int]:
+    """Set the flags of held locations (provider id → flags); return the threads whose
+    messages changed."""
+    if not flags:
+        return set()
+    items = list(flags.items())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE inbox_mailmessagelocation l
+            SET flags = CASE WHEN r.flags = '' THEN '{}'::varchar[]
+                             ELSE string_to_array(r.flags, ' ')::varchar[] END
+            FROM unnest(%s::text[], %s::text[]) AS r(provider_id, flags)
+            WHERE l.company_id = %s AND l.folder_id = %s AND l.provider_id = r.provider_id
+              AND l.flags IS DISTINCT FROM (CASE WHEN r.flags = '' THEN '{}'::varchar[]
+                             ELSE string_to_array(r.flags, ' ')::varchar[] END)
+            RETURNING l.account_id, l.message_id
+            """,
+            [
+                [pid for pid, _ in items],
+                [" ".join(sorted(value)) for _, value in items],
+                company_id,
+                folder_id,
+            ],
+        )
+        changed = cursor.fetchall()
+    return _threads_of(company_id, changed)
+
+
+def _threads_of(company_id: int, account_messages: Sequence[tuple[int, int]]) -> set[int]:
+    if not account_messages:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT DISTINCT tm.thread_id FROM inbox_mailthreadmessage tm
+            JOIN unnest(%s::bigint[], %s::bigint[]) AS r(account_id, message_id)
+              ON tm.account_id = r.account_id AND tm.message_id = r.message_id
+            WHERE tm.company_id = %s
+            """,
+            [[a for a, _ in account_messages], [m for _, m in account_messages], company_id],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def locations_remove(
+    *, company_id: int, account_id: int, folder_id: int, provider_ids: Iterable[str] | None
+) -> int:
+    """Remove locations deleted on the server (`provider_ids`, or every location of the folder
+    when None). A message leaves the account's thread when the account holds it nowhere else,
+    and is deleted (raw bytes too) when no location in the company holds it. Returns the
+    number of locations removed."""
+    with connection.cursor() as cursor:
+        if provider_ids is None:
+            cursor.execute(
+                "DELETE FROM inbox_mailmessagelocation WHERE company_id = %s AND folder_id = %s "
+                "RETURNING message_id",
+                [company_id, folder_id],
+            )
+        else:
+            cursor.execute(
+                "DELETE FROM inbox_mailmessagelocation WHERE company_id = %s AND folder_id = %s "
+                "AND provider_id = ANY(%s) RETURNING message_id",
+                [company_id, folder_id, list(provider_ids)],
+            )
+        message_ids = sorted({row[0] for row in cursor.fetchall()})
+        if not message_ids:
+            return 0
+        removed = len(message_ids)
+        # Leave the account's thread where the account no longer holds the message.
+        cursor.execute(
+            """
+            DELETE FROM inbox_mailthreadmessage tm
+            WHERE tm.company_id = %s AND tm.account_id = %s AND tm.message_id = ANY(%s)
+              AND NOT EXISTS (
+                  SELECT 1 FROM inbox_mailmessagelocation l
+                  WHERE l.company_id = tm.company_id AND l.account_id = tm.account_id
+                    AND l.message_id = tm.message_id)
+            RETURNING tm.thread_id
+            """,
+            [company_id, account_id, message_ids],
+        )
+        touched = {row[0] for row in cursor.fetchall()}
+        touched |= _threads_of(company_id, [(account_id, m) for m in message_ids])
+        # Messages no location in the company holds any more go, with their rows and bytes.
+        cursor.execute(
+            """
+            SELECT m.id, m.raw_path FROM inbox_mailmessage m
+            WHERE m.company_id = %s AND m.id = ANY(%s)
+              AND NOT EXISTS (SELECT 1 FROM inbox_mailmessagelocation l
+                              WHERE l.company_id = m.company_id AND l.message_id = m.id)
+            FOR UPDATE
+            """,
+            [company_id, message_ids],
+        )
+        orphans = cursor.fetchall()
+        raw_paths = [path for _, path in orphans if path]
+        orphan_ids = [message_id for message_id, _ in orphans]
+        if orphan_ids:
+            for table in (
+                "inbox_mailparticipant",
+                "inbox_mailattachment",
+                "inbox_mailthreadmessage",
+            ):
+                cursor.execute(
+                    f"DELETE FROM {table} "  # noqa: S608 - our own table names
+                    "WHERE company_id = %s AND message_id = ANY(%s)",
+                    [company_id, orphan_ids],
+                )
+            cursor.execute(
+                "DELETE FROM inbox_mailmessage WHERE company_id = %s AND id = ANY(%s)",
+                [company_id, orphan_ids],
+            )
+    threads_refresh(company_id=company_id, thread_ids=touched)
+
+    def delete_raw() -> None:
+        for path in raw_paths:
+            rawstore.raw_delete(path)
+
+    transaction.on_commit(delete_raw)
+    return removed

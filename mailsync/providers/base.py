@@ -1,0 +1,147 @@
+"""The provider interface: the few operations the sync engine needs from any mailbox.
+
+A provider is a context manager around one connection (or HTTP session) to one account, found
+through `mailsync.providers.PROVIDERS` by the account's `provider`. The engine calls:
+
+- `list_folders()` → `RemoteFolder`s (name, role). Gmail: labels; Graph / EWS: mail folders.
+- `folder_status(folder, cursor)` → `FolderStatus`: the folder's validity and what is new, changed
+  and gone since `cursor` (cheap: ids and flags, no bodies). Raises `ProviderError(CURSOR_LOST)`
+  when the cursor can no longer be used; the engine then relists and reconciles.
+- `backfill_ids(folder, before, since)` → provider ids of older messages in the first-sync window,
+  newest first, below a position (`before`), for the resumable newest-first first sync.
+- `fetch(folder, ids)` → batches of `FetchedMessage`s (bounded in count and bytes, so memory stays
+  flat): raw RFC 822 bytes, flags, arrival time. Never marks anything read (IMAP `BODY.PEEK[]`).
+- `apply(folder, actions)`: flags, moves, deletes the CRM asks for (A5, the Sales Inbox issue).
+
+Errors leave a provider only as `ProviderError` with one of the five kinds (auth, rate limited,
+transient, cursor lost, permanent), a plain message for the user and, when known, Retry-After.
+
+How each provider maps onto it:
+
+- **IMAP** (`imap.py`): a folder is a mailbox; provider id `"<uidvalidity>:<uid>"`; cursor
+  `(validity=UIDVALIDITY, next_uid=UIDNEXT, modseq=HIGHESTMODSEQ)`. New: `UID FETCH next_uid:*`;
+  changed and gone: CONDSTORE `CHANGEDSINCE modseq` with QRESYNC `VANISHED`, else a full
+  `UID FETCH 1:* (FLAGS)` compared with what we hold (a complete listing, so absence is a delete).
+  UIDVALIDITY changed: cursor lost.
+- **Gmail** (next issue): `list_folders` = labels (INBOX, SENT, user labels); one account-wide
+  pseudo folder carries the cursor `token = historyId`; `folder_status` pages
+  `users.history.list(startHistoryId)` (messagesAdded / labelsAdded / labelsRemoved /
+  messagesDeleted) into new / changed / gone, with each message's label ids as its folders; a
+  404 on an expired historyId is CURSOR_LOST (then a full `messages.list` relist). Provider id
+  = the Gmail message id; `fetch` = `messages.get(format=raw)` in batches; threads come with
+  `threadId` (a "provider:" thread key). 429 / 403 rateLimitExceeded: RATE_LIMITED with
+  Retry-After; 401 after a token refresh: AUTH.
+- **Microsoft Graph** (next issue): a folder is a mailFolder; `token` = the `@odata.deltaLink`
+  of `messages/delta` (with `Prefer: IdType="ImmutableId"`, so provider ids survive moves);
+  `@removed` entries are gone; 410 Gone / `syncStateNotFound` is CURSOR_LOST; `fetch` reads
+  `/messages/{id}/$value` (MIME). 429 / 503 with Retry-After: RATE_LIMITED.
+- **Exchange EWS** (next issue): a folder is a FolderId; `token` = the `SyncState` of
+  `SyncFolderItems` (Create / Update / ReadFlagChange / Delete), paged by
+  `IncludesLastItemInRange`; an invalid SyncState is CURSOR_LOST; `fetch` = GetItem with
+  MimeContent; ErrorServerBusy with BackOffMilliseconds: RATE_LIMITED.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from types import TracebackType
+from typing import Protocol, Self
+
+
+class ErrorKind(StrEnum):
+    AUTH = "auth"
+    RATE_LIMITED = "rate_limited"
+    TRANSIENT = "transient"
+    CURSOR_LOST = "cursor_lost"
+    PERMANENT = "permanent"
+
+
+class ProviderError(Exception):
+    """A provider failure in one of the five kinds. `message` is plain words for the user
+    (what went wrong and what to do), never a secret."""
+
+    def __init__(self, kind: ErrorKind, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteFolder:
+    name: str  # the provider's full path or id
+    role: str  # inbox | sent | drafts | archive | trash | junk | all | other
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    validity: str = ""
+    next_uid: int = 0
+    modseq: int | None = None
+    token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FolderStatus:
+    """A folder's changes since a cursor.
+
+    `changed` maps provider ids we may hold to their current flags. `gone` lists ids deleted on
+    the server: from a complete listing (`complete_listing`, every id still present is in
+    `present`) or from the provider's own record of deletions (QRESYNC VANISHED, Gmail history)."""
+
+    cursor: Cursor  # to store once everything up to it is stored
+    total: int  # messages in the folder now
+    new: Sequence[str]  # provider ids above the old cursor, newest first
+    changed: dict[str, frozenset[str]] = field(default_factory=dict)
+    gone: Sequence[str] = ()
+    complete_listing: bool = False
+    present: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedMessage:
+    provider_id: str
+    uid: int  # IMAP UID; 0 for providers without one
+    raw: bytes
+    flags: frozenset[str]
+    received_at: datetime | None
+
+
+class Provider(Protocol):
+    """One open connection to one account (see the module docstring)."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def list_folders(self) -> list[RemoteFolder]: ...
+
+    def folder_status(self, folder: str, cursor: Cursor) -> FolderStatus: ...
+
+    def backfill_ids(
+        self, folder: str, *, validity: str, before_uid: int, since: date
+    ) -> list[str]: ...
+
+    def fetch(self, folder: str, ids: Sequence[str]) -> Iterator[list[FetchedMessage]]: ...
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """What a provider needs to connect; built by mailsync from an account (password
+    decrypted only here, never logged: `repr=False`)."""
+
+    email_address: str
+    host: str
+    port: int
+    security: str  # ssl | starttls | none
+    username: str
+    password: str = field(repr=False)
+    timeout: float = 30.0

@@ -1,0 +1,538 @@
+"""The sync engine (DESIGN.md, Sync): one pass over one account.
+
+    discover folders → for each synced folder: list changes since its cursor (cheap) → apply
+    flag changes and deletions → fetch new mail in batches → ingest; then continue the first
+    sync (backfill, newest first, across folders: INBOX before Sent before the rest).
+
+Each batch commits on its own with the folder's cursor, so a pass cut anywhere (connection
+lost, worker killed) resumes where it stopped, without duplicates or gaps: a batch is stored
+before the cursor passes it, and storing is idempotent. A pass runs under a PostgreSQL advisory
+lock per account (released by the server if the worker dies), so an account never syncs twice
+at once. Provider errors end the pass with the account's health, backoff and plain-words error
+recorded (A6).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection
+
+from crm import encryption, tenancy
+from inbox.models import FolderRole, MailAccount, MailFolder
+from mailsync import ingest
+from mailsync.models import FolderCursor, Health, Stage, SyncState
+from mailsync.providers import PROVIDERS
+from mailsync.providers.base import (
+    ConnectionSettings,
+    Cursor,
+    ErrorKind,
+    Provider,
+    ProviderError,
+)
+
+logger = logging.getLogger(__name__)
+
+_LOCK_NAMESPACE = 0x6D61696C  # "mail": the advisory-lock class of account syncs
+# Folders "all mail" leaves out unless chosen by name: spam and the bin are not conversations.
+EXCLUDED_FROM_ALL = frozenset({FolderRole.JUNK, FolderRole.TRASH})
+_ROLE_ORDER = {FolderRole.INBOX: 0, FolderRole.SENT: 1, FolderRole.ARCHIVE: 2}
+BACKFILL_BATCH = 200
+# During a long first sync, look for new mail this often, so it never waits for the backfill.
+INCREMENTAL_EVERY_SECONDS = 20.0
+
+
+@dataclass
+class PassOutcome:
+    ran: bool  # False: another worker holds the account
+    stored: int = 0
+    removed: int = 0
+    error_kind: str = ""
+
+
+def connection_settings(account: MailAccount) -> ConnectionSettings:
+    """The provider's connection settings, with the password decrypted (never logged)."""
+    return ConnectionSettings(
+        email_address=account.email_address,
+        host=account.imap_host,
+        port=account.imap_port or 993,
+        security=account.imap_security or "ssl",
+        username=account.username or account.email_address,
+        password=encryption.decrypt(account.secret_encrypted) if account.secret_encrypted else "",
+        timeout=settings.CRM_MAIL_TIMEOUT,
+    )
+
+
+@contextmanager
+def account_lock(account_id: int) -> Iterator[bool]:
+    """The per-account sync lock: a session-level advisory lock, held across the pass's many
+    transactions, released by PostgreSQL if the worker's connection dies."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, account_id & 0x7FFFFFFF]
+        )
+        acquired = bool(cursor.fetchone()[0])
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_unlock(%s, %s)", [_LOCK_NAMESPACE, account_id & 0x7FFFFFFF]
+                )
+
+
+def backoff_seconds(failures: int) -> float:
+    """30 s, 1 min, 2 min, … capped at 30 min."""
+    return float(min(30 * 2 ** max(failures - 1, 0), 1800))
+
+
+class _Pass:
+    """One sync pass of one account. Every database step is its own bound transaction."""
+
+    def __init__(self, company_id: int, account_id: int, provider: Provider) -> None:
+        self.company_id = company_id
+        self.account_id = account_id
+        self.provider = provider
+        self.outcome = PassOutcome(ran=True)
+        self.last_incremental = 0.0
+
+    def bound(self) -> AbstractContextManager[None]:
+        return tenancy.bound(self.company_id)
+
+    def state_update(self, **fields: object) -> None:
+        with self.bound():
+            fields.setdefault("heartbeat_at", datetime.now(UTC))
+            SyncState.objects.for_company(self.company_id).filter(
+                account_id=self.account_id
+            ).update(**fields, updated_at=datetime.now(UTC))
+
+    # --- Stages ---------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.state_update(stage=Stage.DISCOVERING)
+        self.discover()
+        self.incremental()
+        self.backfill()
+        self.unsynced_drop()
+
+    def discover(self) -> None:
+        remote = self.provider.list_folders()
+        now = datetime.now(UTC)
+        with self.bound():
+            account = MailAccount.objects.for_company(self.company_id).get(pk=self.account_id)
+            known = {
+                f.name: f
+                for f in MailFolder.objects.for_company(self.company_id).filter(account=account)
+            }
+            seen: set[str] = set()
+            for folder in remote:
+                seen.add(folder.name)
+                existing = known.get(folder.name)
+                if existing is None:
+                    MailFolder.objects.create(
+                        company_id=self.company_id,
+                        account=account,
+                        name=folder.name,
+                        role=folder.role,
+                    )
+                elif existing.removed_at is not None or existing.role != folder.role:
+                    existing.removed_at = None
+                    existing.role = folder.role
+                    existing.save(update_fields=["removed_at", "role", "updated_at"])
+            for name, gone in known.items():
+                if name not in seen and gone.removed_at is None:
+                    gone.removed_at = now
+                    gone.save(update_fields=["removed_at", "updated_at"])
+
+    def synced_folders(self) -> list[MailFolder]:
+        with self.bound():
+            account = MailAccount.objects.for_company(self.company_id).get(pk=self.account_id)
+            folders = list(
+                MailFolder.objects.for_company(self.company_id).filter(
+                    account=account, removed_at__isnull=True
+                )
+            )
+        if account.sync_all_folders:
+            chosen = [f for f in folders if f.role not in EXCLUDED_FROM_ALL or f.selected]
+        else:
+            chosen = [f for f in folders if f.selected]
+        return sorted(chosen, key=lambda f: (_ROLE_ORDER.get(FolderRole(f.role), 9), f.name))
+
+    def unsynced_folder_ids(self, synced: list[MailFolder]) -> list[int]:
+        """Folders whose mail we hold but that no longer sync: vanished on the server or
+        dropped from the selection (A4)."""
+        synced_ids = {f.pk for f in synced}
+        with self.bound(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT DISTINCT folder_id FROM inbox_mailmessagelocation "
+                "WHERE company_id = %s AND account_id = %s",
+                [self.company_id, self.account_id],
+            )
+            held = {row[0] for row in cursor.fetchall()}
+        return sorted(held - synced_ids)
+
+    def incremental(self) -> None:
+        """New mail, flag changes and deletions of every synced folder."""
+        self.last_incremental = time.monotonic()
+        self.state_update(stage=Stage.LISTING)
+        for folder in self.synced_folders():
+            self.folder_incremental(folder)
+
+    def unsynced_drop(self) -> None:
+        """Drop the mail of folders no longer synced: last, so that a renamed folder's messages
+        already sit in the new folder and keep their threads."""
+        for folder_id in self.unsynced_folder_ids(self.synced_folders()):
+            with self.bound():
+                self.outcome.removed += ingest.locations_remove(
+                    company_id=self.company_id,
+                    account_id=self.account_id,
+                    folder_id=folder_id,
+                    provider_ids=None,
+                )
+                FolderCursor.objects.for_company(self.company_id).filter(
+                    folder_id=folder_id
+                ).delete()
+
+    def cursor_of(self, folder: MailFolder) -> FolderCursor:
+        with self.bound():
+            cursor, _ = FolderCursor.objects.for_company(self.company_id).get_or_create(
+                company_id=self.company_id,
+                folder=folder,
+                defaults={"account_id": self.account_id},
+            )
+        return cursor
+
+    def folder_incremental(self, folder: MailFolder) -> None:
+        stored = self.cursor_of(folder)
+        cursor = Cursor(
+            validity=stored.validity,
+            next_uid=stored.next_uid,
+            modseq=stored.modseq,
+            token=stored.token,
+        )
+        try:
+            status = self.provider.folder_status(folder.name, cursor)
+        except ProviderError as error:
+            if error.kind != ErrorKind.CURSOR_LOST:
+                raise
+            self.cursor_reset(folder)
+            return
+        if not stored.validity:
+            # First sight of the folder: the backfill (newest first) starts at UIDNEXT.
+            with self.bound():
+                FolderCursor.objects.for_company(self.company_id).filter(pk=stored.pk).update(
+                    validity=status.cursor.validity,
+                    next_uid=status.cursor.next_uid,
+                    modseq=status.cursor.modseq,
+                    token=status.cursor.token,
+                    backfill_before_uid=max(status.cursor.next_uid, 1),
+                )
+            return
+        with self.bound():
+            touched = ingest.flags_update(
+                company_id=self.company_id, folder_id=folder.pk, flags=status.changed
+            )
+            gone = list(status.gone)
+            if status.complete_listing:
+                gone.extend(self.held_not_present(folder, stored.next_uid, status.present))
+            if gone:
+                self.outcome.removed += ingest.locations_remove(
+                    company_id=self.company_id,
+                    account_id=self.account_id,
+                    folder_id=folder.pk,
+                    provider_ids=gone,
+                )
+            ingest.threads_refresh(company_id=self.company_id, thread_ids=touched)
+        self.fetch_and_store(folder, list(status.new), announce=True)
+        with self.bound():
+            FolderCursor.objects.for_company(self.company_id).filter(pk=stored.pk).update(
+                next_uid=status.cursor.next_uid,
+                modseq=status.cursor.modseq,
+                token=status.cursor.token,
+            )
+
+    def held_not_present(
+        self, folder: MailFolder, next_uid: int, present: frozenset[str]
+    ) -> list[str]:
+        """Locations we hold below the cursor that a complete listing no longer has."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT provider_id FROM inbox_mailmessagelocation "
+                "WHERE company_id = %s AND folder_id = %s AND uid < %s",
+                [self.company_id, folder.pk, next_uid],
+            )
+            return [row[0] for row in cursor.fetchall() if row[0] not in present]
+
+    def cursor_reset(self, folder: MailFolder) -> None:
+        """UIDVALIDITY changed (or the token expired): forget the cursor and relist the folder
+        from scratch, silently. The folder's old locations stay until the relist has re-found
+        their messages (same keys: no duplicates, nothing announced); `backfill_done` then
+        drops the ones not found again. Everything needed to resume is in the database, so a
+        pass cut during the relist picks it up."""
+        logger.info("Cursor lost for folder %s of account %s", folder.pk, self.account_id)
+        with self.bound():
+            FolderCursor.objects.for_company(self.company_id).filter(folder=folder).update(
+                validity="",
+                next_uid=0,
+                modseq=None,
+                token="",
+                backfill_before_uid=0,
+                backfill_total=0,
+            )
+        self.folder_incremental(folder)
+
+    def stale_locations(
+        self, folder: MailFolder, validity: str
+    ) -> tuple[list[str], datetime | None]:
+        """Locations of an older UIDVALIDITY (provider ids are "<validity>:<uid>"), and the
+        oldest of their messages' arrival times."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT l.provider_id, m.received_at FROM inbox_mailmessagelocation l "
+                "JOIN inbox_mailmessage m ON m.company_id = l.company_id AND m.id = l.message_id "
+                "WHERE l.company_id = %s AND l.folder_id = %s AND l.provider_id NOT LIKE %s",
+                [self.company_id, folder.pk, f"{validity}:%"],
+            )
+            rows = cursor.fetchall()
+        return [row[0] for row in rows], min((row[1] for row in rows), default=None)
+
+    def backfill_since(self, folder: MailFolder, account: MailAccount, validity: str) -> date:
+        """The first sync's window; a relist after a lost cursor reaches back to the oldest
+        message it must find again."""
+        window = datetime.now(UTC) - timedelta(days=account.sync_since_days)
+        with self.bound():
+            _, oldest_stale = self.stale_locations(folder, validity)
+        if oldest_stale is not None and oldest_stale < window:
+            window = oldest_stale
+        return window.date()
+
+    def backfill(self) -> None:
+        """The first sync, newest first, across folders, in committed batches. Resumable: the
+        cursor's `backfill_before_uid` moves down after each stored batch."""
+        with self.bound():
+            account = MailAccount.objects.for_company(self.company_id).get(pk=self.account_id)
+            state = SyncState.objects.for_company(self.company_id).get(account=account)
+        pending: dict[int, list[str]] = {}
+        folders = {f.pk: f for f in self.synced_folders()}
+        total = 0
+        for folder in folders.values():
+            stored = self.cursor_of(folder)
+            if stored.backfill_before_uid == 0:  # done
+                continue
+            try:
+                ids = self.provider.backfill_ids(
+                    folder.name,
+                    validity=stored.validity,
+                    before_uid=stored.backfill_before_uid,
+                    since=self.backfill_since(folder, account, stored.validity),
+                )
+            except ProviderError as error:
+                if error.kind != ErrorKind.CURSOR_LOST:
+                    raise
+                self.cursor_reset(folder)
+                continue
+            if not ids:
+                self.backfill_done(folder, stored.validity)
+                continue
+            pending[folder.pk] = ids
+            if not stored.backfill_total:
+                with self.bound():
+                    FolderCursor.objects.for_company(self.company_id).filter(pk=stored.pk).update(
+                        backfill_total=len(ids)
+                    )
+            total += len(ids)
+        if not pending:
+            self.backfill_finished(state)
+            return
+        if not state.initial_done:
+            done = state.progress_done
+            self.state_update(
+                stage=Stage.FETCHING,
+                progress_total=done + total,
+                initial_started_at=state.initial_started_at or datetime.now(UTC),
+            )
+        else:
+            self.state_update(stage=Stage.FETCHING)
+        # Newest first across folders: INBOX's newest batch, then Sent's, and round again.
+        while pending:
+            for folder_id in list(pending):
+                ids = pending[folder_id]
+                batch, pending[folder_id] = ids[:BACKFILL_BATCH], ids[BACKFILL_BATCH:]
+                folder = folders[folder_id]
+                self.fetch_and_store(folder, batch, announce=False, backfill=True)
+                if not pending[folder_id]:
+                    del pending[folder_id]
+                    self.backfill_done(folder, batch[0].rpartition(":")[0])
+                if time.monotonic() - self.last_incremental > INCREMENTAL_EVERY_SECONDS:
+                    self.incremental()
+                    self.state_update(stage=Stage.FETCHING)
+        self.backfill_finished(state)
+
+    def backfill_done(self, folder: MailFolder, validity: str) -> None:
+        with self.bound():
+            FolderCursor.objects.for_company(self.company_id).filter(folder=folder).update(
+                backfill_before_uid=0
+            )
+            # A relist after a lost cursor is complete: what it did not find again is gone.
+            stale, _ = self.stale_locations(folder, validity)
+            if stale:
+                self.outcome.removed += ingest.locations_remove(
+                    company_id=self.company_id,
+                    account_id=self.account_id,
+                    folder_id=folder.pk,
+                    provider_ids=stale,
+                )
+
+    def backfill_finished(self, state: SyncState) -> None:
+        if not state.initial_done:
+            self.state_update(initial_done=True, initial_finished_at=datetime.now(UTC))
+
+    def fetch_and_store(
+        self, folder: MailFolder, ids: list[str], *, announce: bool, backfill: bool = False
+    ) -> None:
+        if backfill and ids:
+            # Resuming, or reaching further back: what is held already is not downloaded again.
+            with self.bound(), connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT provider_id FROM inbox_mailmessagelocation "
+                    "WHERE company_id = %s AND folder_id = %s AND provider_id = ANY(%s)",
+                    [self.company_id, folder.pk, ids],
+                )
+                held = {row[0] for row in cursor.fetchall()}
+            if held:
+                skipped = [pid for pid in ids if pid in held]
+                ids = [pid for pid in ids if pid not in held]
+                self.backfill_progress(folder, skipped)
+        for fetched in self.provider.fetch(folder.name, ids):
+            if not fetched:
+                continue
+            parsed = ingest.parse_batch(fetched)
+            with self.bound():
+                result = ingest.ingest_batch(
+                    company_id=self.company_id,
+                    account_id=self.account_id,
+                    folder_id=folder.pk,
+                    fetched=fetched,
+                    parsed=parsed,
+                    announce=announce,
+                )
+                self.outcome.stored += result.stored
+                state = (
+                    SyncState.objects.for_company(self.company_id)
+                    .select_for_update()
+                    .get(account_id=self.account_id)
+                )
+                state.malformed_count += result.malformed
+                state.heartbeat_at = datetime.now(UTC)
+                update = ["malformed_count", "heartbeat_at", "updated_at"]
+                state.save(update_fields=update)
+                if backfill:
+                    self.backfill_progress(folder, [m.provider_id for m in fetched])
+
+    def backfill_progress(self, folder: MailFolder, done: list[str]) -> None:
+        """Move the folder's backfill position below `done` (newest first, so the lowest UID)
+        and count them in the first sync's progress."""
+        if not done:
+            return
+        lowest = min(int(pid.rpartition(":")[2]) for pid in done)
+        with self.bound():
+            FolderCursor.objects.for_company(self.company_id).filter(
+                folder=folder, backfill_before_uid__gt=lowest
+            ).update(backfill_before_uid=lowest)
+            state = (
+                SyncState.objects.for_company(self.company_id)
+                .select_for_update()
+                .get(account_id=self.account_id)
+            )
+            if not state.initial_done:
+                state.progress_done += len(done)
+                state.save(update_fields=["progress_done", "updated_at"])
+
+
+def account_sync(*, company_id: int, account_id: int) -> PassOutcome:
+    """Run one sync pass of the account, unless another worker holds it (then `ran` is False).
+    Records health, errors and the next due time on the account's SyncState."""
+    with account_lock(account_id) as acquired:
+        if not acquired:
+            return PassOutcome(ran=False)
+        with tenancy.bound(company_id):
+            account = (
+                MailAccount.objects.for_company(company_id)
+                .filter(pk=account_id, removed_at__isnull=True)
+                .first()
+            )
+            if account is None:
+                return PassOutcome(ran=False)
+            SyncState.objects.for_company(company_id).get_or_create(
+                company_id=company_id, account=account
+            )
+            provider = PROVIDERS[account.provider](connection_settings(account))
+        sync_pass = _Pass(company_id, account_id, provider)
+        try:
+            with provider:
+                sync_pass.run()
+        except ProviderError as error:
+            _record_failure(company_id, account_id, error)
+            sync_pass.outcome.error_kind = str(error.kind)
+            return sync_pass.outcome
+        except Exception:
+            _record_failure(
+                company_id,
+                account_id,
+                ProviderError(
+                    ErrorKind.TRANSIENT, "An internal error stopped the sync; it will retry."
+                ),
+            )
+            raise
+        now = datetime.now(UTC)
+        sync_pass.state_update(
+            stage=Stage.IDLE,
+            health=Health.OK,
+            last_synced_at=now,
+            last_error_kind="",
+            last_error_message="",
+            consecutive_failures=0,
+            next_sync_at=now + timedelta(seconds=settings.CRM_MAIL_POLL_SECONDS),
+        )
+        return sync_pass.outcome
+
+
+def _record_failure(company_id: int, account_id: int, error: ProviderError) -> None:
+    now = datetime.now(UTC)
+    with tenancy.bound(company_id):
+        state = (
+            SyncState.objects.for_company(company_id).select_for_update().get(account_id=account_id)
+        )
+        state.consecutive_failures += 1
+        if error.kind == ErrorKind.AUTH:
+            state.health, next_at = Health.NEEDS_RECONNECT, None
+        elif error.kind == ErrorKind.PERMANENT:
+            state.health, next_at = Health.FAILED, now + timedelta(hours=1)
+        else:
+            delay = error.retry_after or backoff_seconds(state.consecutive_failures)
+            state.health, next_at = Health.RETRYING, now + timedelta(seconds=delay)
+        state.stage = Stage.IDLE
+        state.last_error_kind = str(error.kind)
+        state.last_error_message = error.message
+        state.last_error_at = now
+        state.next_sync_at = next_at
+        state.save(
+            update_fields=[
+                "consecutive_failures",
+                "health",
+                "stage",
+                "last_error_kind",
+                "last_error_message",
+                "last_error_at",
+                "next_sync_at",
+                "updated_at",
+            ]
+        )
+    logger.warning("Sync of account %s failed: %s (%s)", account_id, error.kind, error.message)

@@ -1,0 +1,120 @@
+"""Celery tasks of mail sync. Beat only enqueues; a worker runs one account's pass under the
+account's lock (mailsync.sync). First syncs run on their own queue (`mail_initial`), so a new
+account's backfill never delays everyone else's new mail (`mail_sync`)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from django.core.cache import cache
+from django.db import connection
+
+from crm import tenancy
+from crm.celery_app import app
+from mailsync import ingest, sync
+from mailsync.models import Health, Stage, SyncState
+
+logger = logging.getLogger(__name__)
+
+INITIAL_QUEUE = "mail_initial"
+SYNC_QUEUE = "mail_sync"
+QUEUES = (INITIAL_QUEUE, SYNC_QUEUE)
+# A queued pass is not queued again for this long (beat runs every 30 s; a first sync of a
+# large mailbox runs for minutes and renews nothing, its lock keeps a second pass out).
+_QUEUED_TTL_SECONDS = 600
+# A pass whose heartbeat is older than this is stuck (its worker died or hung).
+STUCK_AFTER = timedelta(minutes=10)
+
+
+def _queued_key(account_id: int) -> str:
+    return f"mailsync:queued:{account_id}"
+
+
+def account_sync_enqueue(*, company_id: int, account_id: int, initial: bool = False) -> bool:
+    """Queue a pass unless one is queued already. Returns whether it queued."""
+    if not cache.add(_queued_key(account_id), 1, _QUEUED_TTL_SECONDS):
+        return False
+    account_sync.apply_async(
+        kwargs={"company_id": company_id, "account_id": account_id},
+        queue=INITIAL_QUEUE if initial else SYNC_QUEUE,
+    )
+    return True
+
+
+@app.task(acks_late=True, name="mailsync.tasks.account_sync")
+def account_sync(*, company_id: int, account_id: int) -> dict[str, object]:
+    """One sync pass. Manages its own transactions (one per batch), so it is not a TenantTask."""
+    cache.delete(_queued_key(account_id))
+    with tenancy.request_scope():
+        outcome = sync.account_sync(company_id=company_id, account_id=account_id)
+    return {
+        "ran": outcome.ran,
+        "stored": outcome.stored,
+        "removed": outcome.removed,
+        "error": outcome.error_kind,
+    }
+
+
+def due_accounts(at: datetime) -> list[tuple[int, int, bool]]:
+    """(company id, account id, first sync pending) of accounts due a pass: the named
+    cross-tenant door `mailsync_due_accounts` (mailsync/migrations)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM mailsync_due_accounts(%s)", [at])
+        return [(int(c), int(a), bool(i)) for c, a, i in cursor.fetchall()]
+
+
+@app.task(name="mailsync.tasks.sync_due")
+def sync_due() -> int:
+    """Beat: enqueue every account whose next pass is due (the fallback poll)."""
+    queued = 0
+    for company_id, account_id, initial in due_accounts(datetime.now(UTC)):
+        queued += account_sync_enqueue(
+            company_id=company_id, account_id=account_id, initial=initial
+        )
+    return queued
+
+
+@app.task(name="mailsync.tasks.sync_watchdog")
+def sync_watchdog() -> int:
+    """Beat: reset passes stuck in a stage (their worker died without a word) so the account is
+    due again. The advisory lock died with the worker's connection, so nothing else to free."""
+    reset = 0
+    stale = datetime.now(UTC) - STUCK_AFTER
+    for company_id in tenancy.company_ids():
+        with tenancy.request_scope(), tenancy.bound(company_id):
+            reset += (
+                SyncState.objects.for_company(company_id)
+                .exclude(stage=Stage.IDLE)
+                .filter(heartbeat_at__lt=stale)
+                .update(stage=Stage.IDLE, next_sync_at=datetime.now(UTC))
+            )
+    return reset
+
+
+@app.task(acks_late=True, name="mailsync.tasks.account_purge")
+def account_purge(*, company_id: int, account_id: int) -> int:
+    """Delete a disconnected account's mail, folder by folder (each its own transaction)."""
+    from inbox.models import MailFolder
+
+    removed = 0
+    with tenancy.request_scope():
+        with tenancy.bound(company_id):
+            folder_ids = list(
+                MailFolder.objects.for_company(company_id)
+                .filter(account_id=account_id)
+                .values_list("pk", flat=True)
+            )
+        for folder_id in folder_ids:
+            with tenancy.bound(company_id):
+                removed += ingest.locations_remove(
+                    company_id=company_id,
+                    account_id=account_id,
+                    folder_id=folder_id,
+                    provider_ids=None,
+                )
+        with tenancy.bound(company_id):
+            SyncState.objects.for_company(company_id).filter(account_id=account_id).update(
+                health=Health.FAILED, stage=Stage.IDLE, next_sync_at=None
+            )
+    return removed
