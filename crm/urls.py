@@ -9,11 +9,18 @@ from crm.api.urls import api_urlpatterns
 from crm.health import healthz
 from crm.sales import exports as sales_exports
 from crm.sales.api import urls as sales_api
+from inbox import api as inbox_api
+from mailsync import api as mailsync_api
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     *api_urlpatterns(
-        v1=[*contacts_api.v1_patterns, *sales_api.v1_patterns],
+        v1=[
+            *contacts_api.v1_patterns,
+            *sales_api.v1_patterns,
+            *inbox_api.v1_patterns,
+            *mailsync_api.v1_patterns,
+        ],
         v2=[*contacts_api.v2_patterns, *sales_api.v2_patterns],
     ),
     path("", include("contacts.imports.urls")),

@@ -30,9 +30,11 @@ class Envelope:
     data: Any
     additional_data: dict[str, Any] | None = None
     related_objects: dict[str, Any] | None = None
+    # Top-level keys some endpoints add (the mailbox's `statusCode`, `service`, ...).
+    extra: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"success": True, "data": self.data}
+        body: dict[str, Any] = {"success": True, **(self.extra or {}), "data": self.data}
         if self.additional_data is not None:
             body["additional_data"] = self.additional_data
         if self.related_objects is not None:

@@ -1,0 +1,366 @@
+"""The mailbox API (v1), shaped like Pipedrive's (reference section 4.7):
+
+- `GET /mailbox/mailThreads?folder=inbox|drafts|sent|archive&start&limit`
+- `GET /mailbox/mailThreads/{id}`, `GET /mailbox/mailThreads/{id}/mailMessages`
+- `GET /mailbox/mailMessages/{id}?include_body=0|1`, and `GET /mailbox/mailMessages/{id}/body`
+  (the message's `body_url`: its HTML, sanitized, for a sandboxed frame)
+
+Flags are 0/1 numbers and times `2019-11-20T20:20:46.000Z`, as Pipedrive writes them. Every
+read goes through `inbox.selectors`, which start from `inbox.visibility`: a conversation the
+user may not see is a 404, the same answer as one that does not exist.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+from typing import Any
+
+from django.http import HttpResponse
+from django.urls import re_path, reverse
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from crm.api.authentication import request_membership
+from crm.api.pagination import OffsetPagination, int_query_param
+from crm.api.renderers import Envelope
+from crm.api.schema import envelope, error_responses
+from crm.api.views import ApiView
+from inbox import sanitize, selectors
+from inbox.models import FolderRole, MailMessage, MailThread
+
+MAIL_SERVICE_EXTRAS = {"statusCode": 2000, "statusText": "Success", "service": "email-api"}
+_INLINE = "inline"
+
+
+def iso_ms(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def flag(value: bool) -> int:
+    return 1 if value else 0
+
+
+def _party(party: selectors.Party) -> dict[str, Any]:
+    return {
+        "id": party.id,
+        "email_address": party.address,
+        "name": party.name,
+        "linked_person_id": party.person_id,
+        "linked_person_name": party.person_name or None,
+        "mail_message_party_id": party.id,
+    }
+
+
+def _folders(roles: list[str] | set[str], archived: bool) -> list[str]:
+    shown = [role for role in ("inbox", "drafts", "sent") if role in roles]
+    if archived or FolderRole.ARCHIVE in roles:
+        shown.append("archive")
+    return shown
+
+
+def thread_data(
+    thread: MailThread, parties: list[tuple[selectors.Party, int]], owner_id: int
+) -> dict[str, Any]:
+    """A MailThread object."""
+    own = {thread.account.email_address.lower()}
+    senders = [(p, t) for p, t in parties if p.role == "from"]
+    recipients = [(p, t) for p, t in parties if p.role != "from"]
+
+    def thread_party(items: list[tuple[selectors.Party, int]]) -> list[dict[str, Any]]:
+        latest: dict[str, tuple[selectors.Party, int]] = {}
+        for party, when in items:
+            seen = latest.get(party.address)
+            if seen is None or seen[1] < when:
+                latest[party.address] = (party, when)
+        newest = max((when for _, when in latest.values()), default=0)
+        return [
+            {
+                "id": party.id,
+                "name": party.name,
+                "latest_sent": when == newest,
+                "email_address": party.address,
+                "message_time": when,
+                "linked_person_id": party.person_id,
+                "linked_person_name": party.person_name or None,
+                "linked_organization_id": None,
+                "mail_message_party_id": party.id,
+            }
+            for party, when in sorted(latest.values(), key=lambda item: item[1])
+        ]
+
+    roles = list(thread.folder_roles)
+    all_sent = bool(senders) and all(p.address in own for p, _ in senders)
+    return {
+        "id": thread.pk,
+        "account_id": thread.account_id,
+        "user_id": owner_id,
+        "subject": thread.subject,
+        "snippet": thread.snippet,
+        "snippet_draft": None,
+        "snippet_sent": None,
+        "read_flag": flag(not thread.is_unread),
+        "mail_tracking_status": None,
+        "has_attachments_flag": flag(thread.has_attachments),
+        "has_inline_attachments_flag": 0,
+        "has_real_attachments_flag": flag(thread.has_attachments),
+        "deleted_flag": flag(thread.deleted),
+        "synced_flag": 1,
+        "smart_bcc_flag": 0,
+        "mail_link_tracking_enabled_flag": 0,
+        "parties": {"to": thread_party(recipients), "from": thread_party(senders)},
+        "drafts_parties": [],
+        "folders": _folders(roles, thread.archived),
+        "version": 1,
+        "message_count": thread.message_count,
+        "has_draft_flag": flag(FolderRole.DRAFTS in roles),
+        "has_sent_flag": flag(FolderRole.SENT in roles),
+        "archived_flag": flag(thread.archived),
+        "shared_flag": 0,
+        "external_deleted_flag": 0,
+        "first_message_to_me_flag": flag(not all_sent),
+        "all_messages_sent_flag": flag(all_sent),
+        "last_message_timestamp": iso_ms(thread.last_message_at),
+        "first_message_timestamp": iso_ms(thread.first_message_at),
+        "last_message_sent_timestamp": iso_ms(thread.last_message_at) if all_sent else None,
+        "last_message_received_timestamp": None if all_sent else iso_ms(thread.last_message_at),
+        "add_time": iso_ms(thread.created_at),
+        "update_time": iso_ms(thread.updated_at),
+        "deal_id": None,
+        "deal_status": None,
+        "lead_id": None,
+    }
+
+
+def message_data(
+    message: MailMessage,
+    *,
+    thread: MailThread,
+    facts: selectors.MessageFacts,
+    request: Request,
+    include_body: bool,
+) -> dict[str, Any]:
+    """A MailMessage object."""
+    parties = facts.parties.get(message.pk, [])
+    flags = facts.flags.get(message.pk, set())
+    roles = facts.folder_roles.get(message.pk, set())
+    kinds = facts.attachment_kinds.get(message.pk, set())
+    has_body = bool(message.body_html or message.body_text)
+    body_path = reverse("api-v1:mail-message-body", kwargs={"id": message.pk})
+    data: dict[str, Any] = {
+        "id": message.pk,
+        "from": [_party(p) for p in parties if p.role == "from"],
+        "to": [_party(p) for p in parties if p.role == "to"],
+        "cc": [_party(p) for p in parties if p.role == "cc"],
+        "bcc": [_party(p) for p in parties if p.role == "bcc"],
+        "body_url": request.build_absolute_uri(body_path),
+        "account_id": thread.account_id,
+        "user_id": thread.account.owner_id,
+        "mail_thread_id": thread.pk,
+        "subject": message.subject,
+        "snippet": message.snippet,
+        "mail_tracking_status": None,
+        "mail_link_tracking_enabled_flag": 0,
+        "read_flag": flag("\\Seen" in flags),
+        "draft": None,
+        "draft_flag": flag(FolderRole.DRAFTS in roles or "\\Draft" in flags),
+        "synced_flag": 1,
+        "deleted_flag": 0,
+        "has_body_flag": flag(has_body),
+        "sent_flag": flag(FolderRole.SENT in roles),
+        "sent_from_pipedrive_flag": 0,
+        "smart_bcc_flag": 0,
+        "message_time": iso_ms(message.sent_at or message.received_at),
+        "add_time": iso_ms(message.created_at),
+        "update_time": iso_ms(message.created_at),
+        "has_attachments_flag": flag(message.has_attachments),
+        "has_inline_attachments_flag": flag(_INLINE in kinds),
+        "has_real_attachments_flag": flag(bool(kinds - {_INLINE})),
+    }
+    if include_body:
+        data["body"] = message_body_html(message)
+    return data
+
+
+def message_body_html(message: MailMessage) -> str:
+    """The body for display: the HTML sanitized, or the text escaped into a <pre>."""
+    if message.body_html:
+        return sanitize.sanitize_html(message.body_html)
+    return f'<pre style="white-space: pre-wrap">{html.escape(message.body_text)}</pre>'
+
+
+def _bool_param(request: Request, name: str) -> bool:
+    return bool(int_query_param(params=request.query_params, name=name, default=0, max_value=1))
+
+
+class _AnyObject(serializers.Serializer[Any]):
+    """Documented loosely: the object shapes are Pipedrive's (reference 4.7)."""
+
+
+THREADS_RESPONSE = envelope(name="MailThreadsResponse", data=_AnyObject(many=True), paging="offset")
+THREAD_RESPONSE = envelope(name="MailThreadResponse", data=_AnyObject())
+MESSAGES_RESPONSE = envelope(name="MailThreadMessagesResponse", data=_AnyObject(many=True))
+MESSAGE_RESPONSE = envelope(name="MailMessageResponse", data=_AnyObject())
+_ID = OpenApiParameter("id", int, OpenApiParameter.PATH)
+
+
+class MailThreadListView(ApiView):
+    @extend_schema(
+        operation_id="getMailThreads",
+        summary="Get mail threads",
+        description="The conversations of a folder of your mailboxes, newest activity first.",
+        tags=["Mailbox"],
+        parameters=[
+            OpenApiParameter("folder", str, enum=list(selectors.API_FOLDERS), required=True),
+            OpenApiParameter("start", int),
+            OpenApiParameter("limit", int),
+        ],
+        responses={200: THREADS_RESPONSE, **error_responses(400, 401, 429)},
+    )
+    def get(self, request: Request) -> Response:
+        membership = request_membership(request=request)
+        folder = request.query_params.get("folder", "")
+        if folder not in selectors.API_FOLDERS:
+            raise exceptions.ValidationError(
+                {"folder": [_("Choose one of: inbox, drafts, sent, archive.")]}
+            )
+        threads = selectors.thread_list(
+            company=membership.company, user=membership.user, folder=folder
+        ).select_related("account")
+        paginator = OffsetPagination()
+        page = paginator.paginate_queryset(threads, request, view=self)
+        parties = selectors.thread_parties(
+            company=membership.company, thread_ids=[t.pk for t in page]
+        )
+        data = [thread_data(t, parties.get(t.pk, []), t.account.owner_id) for t in page]
+        return paginator.get_paginated_response(data)
+
+
+def _thread_or_404(request: Request, thread_id: int) -> MailThread:
+    membership = request_membership(request=request)
+    thread = selectors.access_thread(
+        company=membership.company, user=membership.user, thread_id=thread_id
+    )
+    if thread is None:
+        raise exceptions.NotFound(_("Mail thread not found."))
+    return thread
+
+
+class MailThreadDetailView(ApiView):
+    @extend_schema(
+        operation_id="getMailThread",
+        summary="Get one mail thread",
+        tags=["Mailbox"],
+        parameters=[_ID],
+        responses={200: THREAD_RESPONSE, **error_responses(401, 404, 429)},
+    )
+    def get(self, request: Request, id: str) -> Response:
+        thread = _thread_or_404(request, int(id))
+        parties = selectors.thread_parties(company=thread.company_id, thread_ids=[thread.pk])
+        return Response(thread_data(thread, parties.get(thread.pk, []), thread.account.owner_id))
+
+
+class MailThreadMessagesView(ApiView):
+    @extend_schema(
+        operation_id="getMailThreadMessages",
+        summary="Get all mail messages of a mail thread",
+        tags=["Mailbox"],
+        parameters=[_ID],
+        responses={200: MESSAGES_RESPONSE, **error_responses(401, 404, 429)},
+    )
+    def get(self, request: Request, id: str) -> Response:
+        thread = _thread_or_404(request, int(id))
+        messages = selectors.thread_messages(company=thread.company_id, thread=thread)
+        facts = selectors.message_facts(
+            company=thread.company_id,
+            account_id=thread.account_id,
+            message_ids=[m.pk for m in messages],
+        )
+        return Response(
+            [
+                message_data(m, thread=thread, facts=facts, request=request, include_body=False)
+                for m in messages
+            ]
+        )
+
+
+def _message_or_404(request: Request, message_id: int) -> tuple[MailMessage, MailThread]:
+    membership = request_membership(request=request)
+    found = selectors.access_message(
+        company=membership.company, user=membership.user, message_id=message_id
+    )
+    if found is None:
+        raise exceptions.NotFound(_("Mail message not found."))
+    return found
+
+
+class MailMessageDetailView(ApiView):
+    @extend_schema(
+        operation_id="getMailMessage",
+        summary="Get one mail message",
+        tags=["Mailbox"],
+        parameters=[_ID, OpenApiParameter("include_body", int, enum=[0, 1])],
+        responses={200: MESSAGE_RESPONSE, **error_responses(400, 401, 404, 429)},
+    )
+    def get(self, request: Request, id: str) -> Response:
+        include_body = _bool_param(request, "include_body")
+        message, thread = _message_or_404(request, int(id))
+        facts = selectors.message_facts(
+            company=thread.company_id, account_id=thread.account_id, message_ids=[message.pk]
+        )
+        data = message_data(
+            message, thread=thread, facts=facts, request=request, include_body=include_body
+        )
+        return Response(Envelope(data=data, extra=MAIL_SERVICE_EXTRAS))
+
+
+class MailMessageBodyView(ApiView):
+    @extend_schema(
+        operation_id="getMailMessageBody",
+        summary="Get a mail message's body as HTML (its body_url)",
+        description="Sanitized HTML for a sandboxed frame; remote images are blocked.",
+        tags=["Mailbox"],
+        parameters=[_ID],
+        responses={(200, "text/html"): str, **error_responses(401, 404, 429)},
+    )
+    def get(self, request: Request, id: str) -> HttpResponse:
+        message, _thread = _message_or_404(request, int(id))
+        response = HttpResponse(message_body_html(message), content_type="text/html; charset=utf-8")
+        # Shown in a sandboxed frame: no scripts, no remote loads, no forms.
+        response["Content-Security-Policy"] = (
+            "sandbox; default-src 'none'; img-src data: 'self'; style-src 'unsafe-inline'"
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+
+v1_patterns = [
+    re_path(r"^mailbox/mailThreads/?$", MailThreadListView.as_view(), name="mail-threads"),
+    re_path(
+        r"^mailbox/mailThreads/(?P<id>[0-9]{1,18})/?$",
+        MailThreadDetailView.as_view(),
+        name="mail-thread",
+    ),
+    re_path(
+        r"^mailbox/mailThreads/(?P<id>[0-9]{1,18})/mailMessages/?$",
+        MailThreadMessagesView.as_view(),
+        name="mail-thread-messages",
+    ),
+    re_path(
+        r"^mailbox/mailMessages/(?P<id>[0-9]{1,18})/?$",
+        MailMessageDetailView.as_view(),
+        name="mail-message",
+    ),
+    re_path(
+        r"^mailbox/mailMessages/(?P<id>[0-9]{1,18})/body/?$",
+        MailMessageBodyView.as_view(),
+        name="mail-message-body",
+    ),
+]

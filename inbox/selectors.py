@@ -1,0 +1,170 @@
+"""Reads of the mail domain. Every function starts from `inbox.visibility`, so nothing here can
+show a conversation its reader may not see."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+from crm.models import Company, User
+from inbox import visibility
+from inbox.models import (
+    FolderRole,
+    MailAttachment,
+    MailMessage,
+    MailMessageLocation,
+    MailParticipant,
+    MailThread,
+    MailThreadMessage,
+)
+
+# The folders of Pipedrive's mailbox API and which of our folder roles each shows.
+API_FOLDERS = ("inbox", "drafts", "sent", "archive")
+
+
+def thread_list(
+    *, company: Company | int, user: User | int, folder: str, account_id: int | None = None
+) -> QuerySet[MailThread]:
+    """The user's conversations in one folder, newest activity first.
+
+    inbox: in an inbox folder and not archived or deleted; sent and drafts: with a message in
+    such a folder; archive: archived here, or only in archive folders on the server."""
+    threads = visibility.visible_threads(company=company, user=user).filter(deleted=False)
+    if account_id is not None:
+        threads = threads.filter(account_id=account_id)
+    if folder == "inbox":
+        threads = threads.filter(folder_roles__contains=[FolderRole.INBOX], archived=False)
+    elif folder == "archive":
+        threads = threads.filter(
+            Q(archived=True)
+            | (
+                Q(folder_roles__overlap=[FolderRole.ARCHIVE, FolderRole.ALL])
+                & ~Q(folder_roles__contains=[FolderRole.INBOX])
+            )
+        )
+    elif folder == "sent":
+        threads = threads.filter(folder_roles__contains=[FolderRole.SENT])
+    elif folder == "drafts":
+        threads = threads.filter(folder_roles__contains=[FolderRole.DRAFTS])
+    else:
+        raise ValueError(folder)
+    return threads.order_by("-last_message_at", "-id")
+
+
+def access_thread(*, company: Company | int, user: User | int, thread_id: int) -> MailThread | None:
+    """The thread if the user may see it; None when it is missing or hidden (same answer)."""
+    return visibility.visible_threads(company=company, user=user).filter(pk=thread_id).first()
+
+
+def access_message(
+    *, company: Company | int, user: User | int, message_id: int
+) -> tuple[MailMessage, MailThread] | None:
+    """The message and the user's conversation holding it (their own account's copy first)."""
+    threads = visibility.visible_threads(company=company, user=user)
+    membership = (
+        MailThreadMessage.objects.for_company(company)
+        .filter(message_id=message_id, thread__in=threads.values("pk"))
+        .select_related("message", "thread", "thread__account")
+        .order_by("thread_id")
+        .first()
+    )
+    if membership is None:
+        return None
+    return membership.message, membership.thread
+
+
+def thread_messages(*, company: Company | int, thread: MailThread) -> list[MailMessage]:
+    """A thread's messages in conversation order (the caller checked access)."""
+    ids = MailThreadMessage.objects.for_company(company).filter(thread=thread).values("message_id")
+    return list(
+        MailMessage.objects.for_company(company)
+        .filter(pk__in=ids)
+        .order_by("sent_at", "received_at", "id")
+    )
+
+
+@dataclass(frozen=True)
+class Party:
+    id: int
+    role: str
+    address: str
+    name: str
+    person_id: int | None
+    person_name: str
+
+
+@dataclass(frozen=True)
+class MessageFacts:
+    """What the API shows of a message besides its own columns, in one place per page."""
+
+    parties: dict[int, list[Party]]  # message id → parties in header order
+    flags: dict[int, set[str]]  # message id → flags in the account
+    folder_roles: dict[int, set[str]]  # message id → roles of the folders holding it
+    attachment_kinds: dict[int, set[str]]  # message id → attachment kinds
+
+
+def message_facts(
+    *, company: Company | int, account_id: int, message_ids: Sequence[int]
+) -> MessageFacts:
+    """Parties, flags, folders and attachment kinds of a page of messages: three queries
+    whatever the page's size."""
+    parties: dict[int, list[Party]] = defaultdict(list)
+    for row in (
+        MailParticipant.objects.for_company(company)
+        .filter(message_id__in=message_ids)
+        .order_by("message_id", "position")
+        .values_list("id", "message_id", "role", "address", "name", "person_id", "person__name")
+    ):
+        pid, message_id, role, address, name, person_id, person_name = row
+        parties[message_id].append(Party(pid, role, address, name, person_id, person_name or ""))
+    flags: dict[int, set[str]] = defaultdict(set)
+    roles: dict[int, set[str]] = defaultdict(set)
+    for message_id, location_flags, role in (
+        MailMessageLocation.objects.for_company(company)
+        .filter(account_id=account_id, message_id__in=message_ids)
+        .values_list("message_id", "flags", "folder__role")
+    ):
+        flags[message_id].update(location_flags)
+        roles[message_id].add(role)
+    kinds: dict[int, set[str]] = defaultdict(set)
+    for message_id, kind in (
+        MailAttachment.objects.for_company(company)
+        .filter(message_id__in=message_ids)
+        .values_list("message_id", "kind")
+    ):
+        kinds[message_id].add(kind)
+    return MessageFacts(dict(parties), dict(flags), dict(roles), dict(kinds))
+
+
+def thread_parties(
+    *, company: Company | int, thread_ids: Iterable[int]
+) -> dict[int, list[tuple[Party, int]]]:
+    """Thread id → (party, message time in epoch ms) of every message of the thread: one query
+    for a page of threads."""
+    result: dict[int, list[tuple[Party, int]]] = defaultdict(list)
+    memberships = MailThreadMessage.objects.for_company(company).filter(thread_id__in=thread_ids)
+    rows = (
+        MailParticipant.objects.for_company(company)
+        .filter(message_id__in=memberships.values("message_id"), role__in=["from", "to", "cc"])
+        .values_list(
+            "id",
+            "message_id",
+            "role",
+            "address",
+            "name",
+            "person_id",
+            "person__name",
+            "message__received_at",
+        )
+    )
+    thread_of: dict[int, list[int]] = defaultdict(list)
+    for thread_id, message_id in memberships.values_list("thread_id", "message_id"):
+        thread_of[message_id].append(thread_id)
+    for pid, message_id, role, address, name, person_id, person_name, received in rows:
+        party = Party(pid, role, address, name, person_id, person_name or "")
+        for thread_id in thread_of[message_id]:
+            result[thread_id].append((party, int(received.timestamp() * 1000)))
+    return dict(result)
