@@ -29,7 +29,6 @@ PUSH_ROLES = (FolderRole.INBOX, FolderRole.SENT)
 def push_targets() -> list[IdleTarget]:
     """One target per IMAP account that syncs, watching its inbox and sent folders. Blocking
     (database): run it in a thread from the event loop."""
-    close_old_connections()
     with connection.cursor() as cursor:
         cursor.execute("SELECT * FROM mailsync_push_accounts()")
         ids = [(int(company_id), int(account_id)) for company_id, account_id in cursor.fetchall()]
@@ -62,6 +61,12 @@ def push_targets() -> list[IdleTarget]:
     return targets
 
 
+def _refresh() -> list[IdleTarget]:
+    # A long-running process: drop a connection the database closed or that grew old.
+    close_old_connections()
+    return push_targets()
+
+
 def wake(key: str, folder: str) -> None:
     """A server said a watched folder changed: queue the account's sync (once)."""
     company_id, _, account_id = key.partition(":")
@@ -83,7 +88,7 @@ async def listen(*, refresh_seconds: float = REFRESH_SECONDS) -> None:
     try:
         while not stop.is_set():
             try:
-                await supervisor.set_targets(await asyncio.to_thread(push_targets))
+                await supervisor.set_targets(await asyncio.to_thread(_refresh))
             except Exception:  # a database hiccup must not stop push for everyone
                 logger.exception("Could not refresh the accounts to watch; retrying")
             with contextlib.suppress(TimeoutError):

@@ -43,7 +43,6 @@ _LOCK_NAMESPACE = 0x6D61696C  # "mail": the advisory-lock class of account syncs
 # Folders "all mail" leaves out unless chosen by name: spam and the bin are not conversations.
 EXCLUDED_FROM_ALL = frozenset({FolderRole.JUNK, FolderRole.TRASH})
 _ROLE_ORDER = {FolderRole.INBOX: 0, FolderRole.SENT: 1, FolderRole.ARCHIVE: 2}
-BACKFILL_BATCH = 200
 # During a long first sync, look for new mail this often, so it never waits for the backfill.
 INCREMENTAL_EVERY_SECONDS = 20.0
 
@@ -364,7 +363,8 @@ class _Pass:
         while pending:
             for folder_id in list(pending):
                 ids = pending[folder_id]
-                batch, pending[folder_id] = ids[:BACKFILL_BATCH], ids[BACKFILL_BATCH:]
+                size = settings.CRM_MAIL_BATCH_SIZE
+                batch, pending[folder_id] = ids[:size], ids[size:]
                 folder = folders[folder_id]
                 self.fetch_and_store(folder, batch, announce=False, backfill=True)
                 if not pending[folder_id]:

@@ -100,7 +100,7 @@ def _children(pid: int) -> set[int]:
 
 def _ctrl_c(process: subprocess.Popen[str]) -> str:
     children = _children(process.pid)
-    assert len(children) >= 3, "web, worker and beat should run under serve"
+    assert len(children) >= 4, "web, worker, beat and the mail listener should run under serve"
     os.killpg(process.pid, signal.SIGINT)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 0, output

@@ -3,11 +3,15 @@ changes, a UIDVALIDITY reset, a cut connection, a wrong password and a server go
 
 from __future__ import annotations
 
+import asyncio
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from crm import hooks, tenancy
+from inbox import rawstore
 from inbox.models import (
     MailAccount,
     MailFolder,
@@ -16,7 +20,8 @@ from inbox.models import (
     MailThread,
     MailThreadMessage,
 )
-from mailsync import services, sync
+from mailsync import push, services, sync
+from mailsync.idle import IdleSupervisor
 from mailsync.models import FolderCursor, Health, SyncState
 from tests.conftest import Cast
 from tests.mailsync.conftest import MailUser
@@ -308,7 +313,7 @@ def test_selecting_folders_drops_the_others_and_imports_the_chosen(
 
 
 def test_a_connection_cut_mid_fetch_resumes_without_loss_or_duplicates(
-    cast: Cast, dovecot: Dovecot, mail_user: MailUser, cut_proxy: CutProxy
+    cast: Cast, dovecot: Dovecot, mail_user: MailUser, cut_proxy: CutProxy, settings
 ) -> None:
     u = mail_user
     for n in range(1, 41):
@@ -318,20 +323,16 @@ def test_a_connection_cut_mid_fetch_resumes_without_loss_or_duplicates(
         MailAccount.objects.for_company(cast.company_a).filter(pk=account.pk).update(
             imap_host=cut_proxy.host
         )
-    # Small batches so that some commit before the cut.
-    sync.BACKFILL_BATCH, saved = 10, sync.BACKFILL_BATCH
-    try:
-        cut_proxy.cut_after_server_bytes(120_000)
-        outcome = run(cast, account)
-        assert outcome.error_kind == "transient"
-        state = state_of(cast, account)
-        assert state.health == Health.RETRYING
-        assert "connection" in state.last_error_message
-        assert 0 < counts(cast, account)["messages"] < 40
+    settings.CRM_MAIL_BATCH_SIZE = 10  # small batches, so that some commit before the cut
+    cut_proxy.cut_after_server_bytes(120_000)
+    outcome = run(cast, account)
+    assert outcome.error_kind == "transient"
+    state = state_of(cast, account)
+    assert state.health == Health.RETRYING
+    assert "connection" in state.last_error_message
+    assert 0 < counts(cast, account)["messages"] < 40
 
-        run(cast, account)
-    finally:
-        sync.BACKFILL_BATCH = saved
+    run(cast, account)
 
     assert counts(cast, account) == {"messages": 40, "locations": 40, "threads": 40}
     state = state_of(cast, account)
@@ -375,8 +376,10 @@ def test_a_server_gone_is_retried_with_backoff(
     assert first.health == Health.RETRYING
     assert first.last_error_kind == "transient"
     assert second.consecutive_failures == 2
-    assert first.next_sync_at and first.last_error_at
-    assert second.next_sync_at and second.last_error_at
+    assert first.next_sync_at is not None
+    assert first.last_error_at is not None
+    assert second.next_sync_at is not None
+    assert second.last_error_at is not None
     assert second.next_sync_at - second.last_error_at > first.next_sync_at - first.last_error_at
     cut_proxy.refuse(False)
     assert run(cast, account).error_kind == ""
@@ -415,3 +418,86 @@ def test_cursor_is_kept_per_folder(cast: Cast, dovecot: Dovecot, mail_user: Mail
     assert cursor.next_uid == 2
     assert cursor.backfill_before_uid == 0
     assert cursor.modseq is not None  # CONDSTORE
+
+
+CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "emails"
+
+
+def test_the_ugly_corpus_syncs_whole_with_unreadable_mail_stored_raw_and_counted(
+    cast: Cast, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    u = mail_user
+    files = sorted(CORPUS.glob("*.eml"))
+    for path in files:
+        dovecot.append(u.username, u.password, "INBOX", path.read_bytes())
+    # A 20 MB attachment and a 1 MB HTML body, made here rather than committed.
+    dovecot.append(u.username, u.password, "INBOX", message(90, attachment=os.urandom(20 << 20)))
+    html_body = "<html><body>" + "<p>Lorem ipsum dolor sit amet.</p>" * 30_000 + "</body></html>"
+    dovecot.append(
+        u.username, u.password, "INBOX",
+        message(91, subject="Huge HTML", body="").replace(
+            b"Content-Type: text/plain", b"Content-Type: text/html"
+        ).replace(b"\n\n", b"\n\n" + html_body.encode(), 1),
+    )  # fmt: skip
+    account = connect(cast, dovecot, u, sync_since_days=730)
+
+    outcome = run(cast, account)
+
+    assert outcome.error_kind == ""
+    assert outcome.stored == len(files) + 2
+    with tenancy.bound(cast.company_a.pk):
+        messages = MailMessage.objects.for_company(cast.company_a)
+        assert messages.count() == len(files) + 2
+        malformed = messages.exclude(parse_error="")
+        assert malformed.count() >= 1  # the garbage bytes at least
+        for stored in malformed:
+            assert rawstore.raw_read(stored.raw_path)  # kept raw: can be parsed again
+        big = messages.get(subject="Message 90")
+        assert big.attachments.get().size == 20 << 20
+        assert "Lorem ipsum" in messages.get(subject="Huge HTML").body_text
+        # The reply and its parent from the corpus form one conversation.
+        parent = messages.get(message_id="parent-24@acme.example.com")
+        reply = (
+            messages.exclude(pk=parent.pk)
+            .filter(references__len__gt=0)
+            .get(references__contains=[parent.message_id])
+        )
+        threads = MailThreadMessage.objects.for_company(cast.company_a).filter(
+            message__in=[parent, reply]
+        )
+        assert len({m.thread_id for m in threads}) == 1
+    assert state_of(cast, account).malformed_count == malformed.count()
+
+
+def test_new_mail_arrives_by_idle_push(cast: Cast, dovecot: Dovecot, mail_user: MailUser) -> None:
+    u = mail_user
+    account = connect(cast, dovecot, u)
+    run(cast, account)
+    targets = [t for t in push.push_targets() if t.key.endswith(f":{account.pk}")]
+    assert targets[0].folders == ("INBOX", "Sent")
+
+    async def wait_for_push() -> list[tuple[str, str]]:
+        changes: list[tuple[str, str]] = []
+        supervisor = IdleSupervisor(lambda key, folder: changes.append((key, folder)))
+        await supervisor.set_targets(targets)
+        try:
+            for _ in range(100):  # up to 10 s for the watcher to be idling
+                if set(supervisor.status().values()) == {"idling"}:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.to_thread(
+                dovecot.append, u.username, u.password, "INBOX", message(1, subject="Pushed")
+            )
+            for _ in range(50):
+                if changes:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await supervisor.close()
+        return changes
+
+    changes = asyncio.run(wait_for_push())
+
+    assert changes == [(f"{cast.company_a.pk}:{account.pk}", "INBOX")]
+    run(cast, account)  # what the woken Celery task runs
+    assert subjects_in(cast, account, "INBOX") == ["Pushed"]

@@ -1,0 +1,198 @@
+"""/api/v1/mailbox/mailAccounts: connect (tested first), read with sync state, change what
+syncs, sync now, disconnect. The password never comes back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from crm import tenancy
+from inbox.models import MailAccount, MailFolder
+from mailsync.models import SyncState
+from tests.conftest import Cast
+from tests.mailsync.conftest import MailUser
+from tests.mailsync.dovecot import Dovecot
+
+pytestmark = pytest.mark.services
+
+
+def call(client: Client, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
+    response = getattr(client, method)(
+        path, body, content_type="application/json", headers={"x-api-token": token}
+    )
+    return response.status_code, response.json()
+
+
+def imap_body(server: Dovecot, user: MailUser, **extra: Any) -> dict[str, Any]:
+    return {
+        "provider": "imap",
+        "email": user.email,
+        "imap_host": server.host,
+        "imap_port": server.port,
+        "imap_security": "none",
+        "username": user.username,
+        "password": user.password,
+        "smtp_host": server.host,
+        "smtp_port": 2525,
+        "smtp_security": "none",
+        **extra,
+    }
+
+
+@pytest.fixture
+def api(cast: Cast) -> Client:
+    return Client()
+
+
+def test_connect_read_and_never_return_the_password(
+    api: Client, cast: Cast, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    status, body = call(
+        api, "post", "/api/v1/mailbox/mailAccounts", cast.alice_token,
+        imap_body(dovecot, mail_user, sync_since_days=30),
+    )  # fmt: skip
+
+    assert status == 201, body
+    account = body["data"]
+    assert account["email"] == mail_user.email
+    assert account["kind"] == "personal"
+    assert account["user_id"] == cast.alice.pk
+    assert account["sync_scope"] == "all"
+    assert account["sync_since_days"] == 30
+    assert account["sync"]["health"] == "new"
+    assert {f["name"]: f["role"] for f in account["folders"]}["Sent"] == "sent"
+    assert "password" not in account
+    assert mail_user.password not in str(body)
+
+    status, listing = call(api, "get", "/api/v1/mailbox/mailAccounts", cast.alice_token)
+    assert status == 200
+    assert [a["id"] for a in listing["data"]] == [account["id"]]
+    assert mail_user.password not in str(listing)
+    with tenancy.bound(cast.company_a.pk):
+        stored = MailAccount.objects.for_company(cast.company_a).get(pk=account["id"])
+    assert stored.secret_encrypted
+    assert mail_user.password not in stored.secret_encrypted
+
+
+def test_a_failed_connection_test_says_why_and_saves_nothing(
+    api: Client, cast: Cast, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    status, body = call(
+        api, "post", "/api/v1/mailbox/mailAccounts", cast.alice_token,
+        imap_body(dovecot, mail_user, password="wrong"),
+    )  # fmt: skip
+    assert status == 400
+    assert "username or password" in body["error"]
+
+    status, body = call(
+        api, "post", "/api/v1/mailbox/mailAccounts", cast.alice_token,
+        imap_body(dovecot, mail_user, imap_host="mail.nonexistent.invalid",
+                  imap_security="ssl", smtp_security="ssl"),
+    )  # fmt: skip
+    assert status == 400
+    assert "not found" in body["error"]
+
+    status, body = call(
+        api, "post", "/api/v1/mailbox/mailAccounts", cast.alice_token,
+        imap_body(dovecot, mail_user, imap_host="imap.example.com"),
+    )  # fmt: skip
+    assert status == 400
+    assert "imap_security" in str(body)
+
+    status, body = call(
+        api, "post", "/api/v1/mailbox/mailAccounts", cast.alice_token,
+        {"provider": "imap", "email": "not-an-address", "imap_port": 99999},
+    )  # fmt: skip
+    assert status == 400
+    assert {"email", "imap_port", "imap_host", "password"} <= set(str(body).split("'"))
+    with tenancy.bound(cast.company_a.pk):
+        assert not MailAccount.objects.for_company(cast.company_a).exists()
+
+
+def test_team_account_members_and_folder_selection(
+    api: Client, cast: Cast, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    status, body = call(
+        api, "post", "/api/v1/mailbox/mailAccounts", cast.alice_token,
+        imap_body(dovecot, mail_user, kind="team", member_ids=[cast.bob.pk],
+                  sync_scope=["INBOX"]),
+    )  # fmt: skip
+    assert status == 201, body
+    account = body["data"]
+    assert account["member_ids"] == sorted([cast.alice.pk, cast.bob.pk])
+    assert account["sync_scope"] == ["INBOX"]
+
+    # Bob, a member, reads it; only Alice, the owner, changes it.
+    path = f"/api/v1/mailbox/mailAccounts/{account['id']}"
+    assert call(api, "get", path, cast.bob_token)[0] == 200
+    assert call(api, "patch", path, cast.bob_token, {"sync_since_days": 10})[0] == 403
+
+    status, body = call(
+        api,
+        "patch",
+        path,
+        cast.alice_token,
+        {"sync_scope": ["INBOX", "Sent"], "sync_since_days": 365},
+    )
+    assert status == 200, body
+    assert body["data"]["sync_scope"] == ["INBOX", "Sent"]
+    assert body["data"]["sync_since_days"] == 365
+    with tenancy.bound(cast.company_a.pk):
+        selected = MailFolder.objects.for_company(cast.company_a).filter(selected=True)
+        assert sorted(selected.values_list("name", flat=True)) == ["INBOX", "Sent"]
+
+    status, body = call(api, "patch", path, cast.alice_token, {"sync_scope": ["Nope"]})
+    assert status == 400
+    assert "Nope" in str(body)
+    status, body = call(api, "patch", path, cast.alice_token, {"sync_since_days": 1})
+    assert status == 400
+
+
+def test_sync_now_disconnect_and_other_companies(
+    api: Client, cast: Cast, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    _, body = call(
+        api, "post", "/api/v1/mailbox/mailAccounts", cast.alice_token, imap_body(dovecot, mail_user)
+    )
+    path = f"/api/v1/mailbox/mailAccounts/{body['data']['id']}"
+
+    # Carol (another company) and Bob (not a member) get 404, as for a missing account.
+    for token in (cast.carol_token, cast.bob_token):
+        assert call(api, "get", path, token)[0] == 404
+        assert call(api, "post", path + "/sync", token)[0] == 404
+        assert call(api, "delete", path, token)[0] == 404
+
+    status, body = call(api, "post", path + "/sync", cast.alice_token)
+    assert status == 200
+    assert body["data"]["sync"]["next_sync_at"] is not None
+
+    status, body = call(api, "delete", path, cast.alice_token)
+    assert status == 200
+    assert call(api, "get", path, cast.alice_token)[0] == 404
+    assert call(api, "get", "/api/v1/mailbox/mailAccounts", cast.alice_token)[1]["data"] == []
+
+
+def test_progress_and_last_error_over_the_api(
+    api: Client, cast: Cast, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    _, body = call(
+        api, "post", "/api/v1/mailbox/mailAccounts", cast.alice_token, imap_body(dovecot, mail_user)
+    )
+    account_id = body["data"]["id"]
+    with tenancy.bound(cast.company_a.pk):
+        SyncState.objects.for_company(cast.company_a).filter(account_id=account_id).update(
+            progress_done=250, progress_total=1000, health="needs_reconnect",
+            last_error_kind="auth", last_error_message="The server refused the password.",
+        )  # fmt: skip
+
+    _, body = call(api, "get", f"/api/v1/mailbox/mailAccounts/{account_id}", cast.alice_token)
+
+    sync = body["data"]["sync"]
+    assert sync["progress"]["done"] == 250
+    assert sync["progress"]["total"] == 1000
+    assert sync["progress"]["percent"] == 25
+    assert sync["health"] == "needs_reconnect"
+    assert sync["last_error"]["kind"] == "auth"
+    assert sync["last_error"]["message"] == "The server refused the password."
