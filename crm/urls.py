@@ -27,6 +27,7 @@ urlpatterns = [
     path("", include(sales_exports.urlpatterns)),
     path("", include("contacts.web.urls")),
     path("", include("crm.sales.web.urls")),
+    path("", include("mailsync.web.urls")),
     path("", include("crm.web.urls")),
 ]
 
