@@ -89,10 +89,11 @@ def ingest_batch(
         for fetched_message, parsed_message in pairs:
             if parsed_message.key not in message_ids:
                 first_of_key.setdefault(parsed_message.key, (fetched_message, parsed_message))
+        created: list[str] = []
         if first_of_key:
-            _messages_create(cursor, company_id, first_of_key, message_ids, now)
-            result.new_messages = len(first_of_key)
-            result.malformed = sum(1 for _, p in first_of_key.values() if p.parse_error)
+            created = _messages_create(cursor, company_id, first_of_key, message_ids, now)
+            result.new_messages = len(created)
+            result.malformed = sum(1 for key in created if first_of_key[key][1].parse_error)
 
         # --- Locations. ---
         cursor.execute(
@@ -138,10 +139,11 @@ def ingest_batch(
             result.thread_ids.update(_thread(cursor, company_id, account_id, to_thread, now))
         threads_refresh(company_id=company_id, thread_ids=result.thread_ids)
 
-    if announce and first_of_key:
-        created = [message_ids[key] for key in first_of_key]
+    if announce and created:
         event = hooks.MailReceived(
-            company_id=company_id, account_id=account_id, message_ids=tuple(created)
+            company_id=company_id,
+            account_id=account_id,
+            message_ids=tuple(message_ids[key] for key in created),
         )
         transaction.on_commit(lambda: hooks.publish(hooks.MAIL_RECEIVED, event))
     return result
@@ -153,8 +155,9 @@ def _messages_create(
     first_of_key: Mapping[str, tuple[FetchedMessage, ParsedMessage]],
     message_ids: dict[str, int],
     now: datetime,
-) -> None:
-    """Insert the new messages, their participants (linked to persons) and attachments."""
+) -> list[str]:
+    """Insert the new messages, their participants (linked to persons) and attachments;
+    return the keys of the messages this call inserted."""
     cursor.execute(
         "SELECT nextval('inbox_mailmessage_id_seq') FROM generate_series(1, %s)",
         [len(first_of_key)],
@@ -197,6 +200,8 @@ def _messages_create(
             AS r(id, key, message_id, in_reply_to, refs, subject, sent_at, received_at,
                  from_address, from_name, snippet, body_text, body_html, has_attachments,
                  is_bulk, size, raw_path, parse_error)
+        ON CONFLICT (company_id, key) DO NOTHING
+        RETURNING id
         """,
         [
             company_id,
@@ -221,6 +226,16 @@ def _messages_create(
             [p.parse_error[:500] for _, (_, (_, p)) in rows],
         ],
     )
+    inserted = {row[0] for row in cursor.fetchall()}
+    if len(inserted) < len(rows):
+        # Another account's sync stored some of these meanwhile (it committed first): use its rows.
+        lost = [key for new_id, (key, _) in rows if new_id not in inserted]
+        cursor.execute(
+            "SELECT key, id FROM inbox_mailmessage WHERE company_id = %s AND key = ANY(%s)",
+            [company_id, lost],
+        )
+        message_ids.update(dict(cursor.fetchall()))
+        rows = [row for row in rows if row[0] in inserted]
     participants = [
         (new_id, position, participant)
         for new_id, (_, (_, parsed)) in rows
@@ -272,6 +287,7 @@ def _messages_create(
                 [a.part_path[:64] for _, a in attachments],
             ],
         )
+    return [key for _, (key, _) in rows]
 
 
 def _thread(

@@ -240,7 +240,9 @@ class _Pass:
             )
             gone = list(status.gone)
             if status.complete_listing:
-                gone.extend(self.held_not_present(folder, stored.next_uid, status.present))
+                gone.extend(
+                    self.held_not_present(folder, stored.validity, stored.next_uid, status.present)
+                )
             if gone:
                 self.outcome.removed += ingest.locations_remove(
                     company_id=self.company_id,
@@ -258,14 +260,16 @@ class _Pass:
             )
 
     def held_not_present(
-        self, folder: MailFolder, next_uid: int, present: frozenset[str]
+        self, folder: MailFolder, validity: str, next_uid: int, present: frozenset[str]
     ) -> list[str]:
-        """Locations we hold below the cursor that a complete listing no longer has."""
+        """Locations of the current validity below the cursor that a complete listing no
+        longer has. (Those of an older validity wait for the relist to finish: see
+        `cursor_reset`.)"""
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT provider_id FROM inbox_mailmessagelocation "
-                "WHERE company_id = %s AND folder_id = %s AND uid < %s",
-                [self.company_id, folder.pk, next_uid],
+                "WHERE company_id = %s AND folder_id = %s AND uid < %s AND provider_id LIKE %s",
+                [self.company_id, folder.pk, next_uid, f"{validity}:%"],
             )
             return [row[0] for row in cursor.fetchall() if row[0] not in present]
 
