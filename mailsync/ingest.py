@@ -56,42 +56,58 @@ def ingest_batch(
     fetched: Sequence[FetchedMessage],
     parsed: Sequence[ParsedMessage],
     announce: bool,
+    raw_paths: Sequence[str] | None = None,
 ) -> IngestResult:
     """Store one folder's batch. `announce` publishes MAIL_RECEIVED for messages new to the
     company after commit (never for a first sync or a reconcile: no replay of old mail).
 
     Precondition: inside a transaction bound to `company_id`; the caller holds the account
-    lock; `parsed[i]` is `parse_message(fetched[i].raw)`."""
+    lock; `parsed[i]` is `parse_message(fetched[i].raw)`; `raw_paths[i]`, when given, is
+    where `rawstore.raw_save` already put `fetched[i].raw` (else it is saved here)."""
     result = IngestResult()
     if not fetched:
         return result
     now = datetime.now(UTC)
+    paths = list(raw_paths) if raw_paths is not None else [""] * len(fetched)
     with connection.cursor() as cursor:
         # --- Locations already held: a retried batch skips what it stored before. ---
-        cursor.execute(
-            "SELECT provider_id FROM inbox_mailmessagelocation "
-            "WHERE company_id = %s AND folder_id = %s AND provider_id = ANY(%s)",
-            [company_id, folder_id, [m.provider_id for m in fetched]],
+        held = set(
+            held_provider_ids(
+                cursor, company_id, folder_id, [message.provider_id for message in fetched]
+            )
         )
-        held = {row[0] for row in cursor.fetchall()}
-        pairs = [(f, p) for f, p in zip(fetched, parsed, strict=True) if f.provider_id not in held]
-        if not pairs:
+        triples = [
+            (f, p, path)
+            for f, p, path in zip(fetched, parsed, paths, strict=True)
+            if f.provider_id not in held
+        ]
+        if not triples:
             return result
+        pairs = [(f, p) for f, p, _ in triples]
 
         # --- Dedupe: one message per company and key. ---
         keys = list(dict.fromkeys(p.key for _, p in pairs))
         cursor.execute(
-            "SELECT key, id FROM inbox_mailmessage WHERE company_id = %s AND key = ANY(%s)",
-            [company_id, keys],
+            "SELECT m.key, m.id, m.raw_path FROM unnest(%s::text[]) AS r(key) "
+            "JOIN inbox_mailmessage m ON m.company_id = %s AND m.key = r.key",
+            [keys, company_id],
         )
-        message_ids: dict[str, int] = dict(cursor.fetchall())
-        first_of_key: dict[str, tuple[FetchedMessage, ParsedMessage]] = {}
-        for fetched_message, parsed_message in pairs:
+        existing = cursor.fetchall()
+        message_ids: dict[str, int] = {key: message_id for key, message_id, _ in existing}
+        first_of_key: dict[str, tuple[FetchedMessage, ParsedMessage, str]] = {}
+        for fetched_message, parsed_message, path in triples:
             if parsed_message.key not in message_ids:
-                first_of_key.setdefault(parsed_message.key, (fetched_message, parsed_message))
+                first_of_key.setdefault(parsed_message.key, (fetched_message, parsed_message, path))
         created: list[str] = []
         if first_of_key:
             created = _messages_create(cursor, company_id, first_of_key, message_ids, now)
+        if raw_paths is not None:
+            # Bytes saved ahead for a message the company already had in other bytes (the
+            # sender's copy and a recipient's differ in their headers): not needed.
+            kept = {path for _, _, path in existing} | {first_of_key[k][2] for k in created}
+            unneeded = {path for _, _, path in triples if path and path not in kept}
+            if unneeded:
+                transaction.on_commit(lambda: _raw_delete_all(unneeded))
             result.new_messages = len(created)
             result.malformed = sum(1 for key in created if first_of_key[key][1].parse_error)
 
@@ -123,9 +139,10 @@ def ingest_batch(
         # --- Thread the messages new to this account. ---
         batch_message_ids = list(dict.fromkeys(message_ids[p.key] for _, p in pairs))
         cursor.execute(
-            "SELECT message_id, thread_id FROM inbox_mailthreadmessage "
-            "WHERE company_id = %s AND account_id = %s AND message_id = ANY(%s)",
-            [company_id, account_id, batch_message_ids],
+            "SELECT tm.message_id, tm.thread_id FROM unnest(%s::bigint[]) AS r(message_id) "
+            "JOIN inbox_mailthreadmessage tm ON tm.company_id = %s AND tm.account_id = %s "
+            "AND tm.message_id = r.message_id",
+            [batch_message_ids, company_id, account_id],
         )
         threaded: dict[int, int] = dict(cursor.fetchall())
         result.thread_ids.update(threaded.values())
@@ -149,10 +166,30 @@ def ingest_batch(
     return result
 
 
+def _raw_delete_all(paths: Iterable[str]) -> None:
+    for path in paths:
+        rawstore.raw_delete(path)
+
+
+def held_provider_ids(
+    cursor: CursorWrapper, company_id: int, folder_id: int, provider_ids: Sequence[str]
+) -> list[str]:
+    """Which of these provider ids the folder holds already (one index probe each)."""
+    if not provider_ids:
+        return []
+    cursor.execute(
+        "SELECT l.provider_id FROM unnest(%s::text[]) AS r(provider_id) "
+        "JOIN inbox_mailmessagelocation l ON l.company_id = %s AND l.folder_id = %s "
+        "AND l.provider_id = r.provider_id",
+        [list(provider_ids), company_id, folder_id],
+    )
+    return [row[0] for row in cursor.fetchall()]
+
+
 def _messages_create(
     cursor: CursorWrapper,
     company_id: int,
-    first_of_key: Mapping[str, tuple[FetchedMessage, ParsedMessage]],
+    first_of_key: Mapping[str, tuple[FetchedMessage, ParsedMessage, str]],
     message_ids: dict[str, int],
     now: datetime,
 ) -> list[str]:
@@ -165,7 +202,7 @@ def _messages_create(
     new_ids = [row[0] for row in cursor.fetchall()]
     addresses = {
         participant.address
-        for _, parsed in first_of_key.values()
+        for _, parsed, _ in first_of_key.values()
         for participant in parsed.participants
         if participant.address
     }
@@ -178,7 +215,7 @@ def _messages_create(
     rows = list(zip(new_ids, first_of_key.items(), strict=True))
     for new_id, (key, _) in rows:
         message_ids[key] = new_id
-    senders = [parsed.from_participant for _, (_, (_, parsed)) in rows]
+    senders = [parsed.from_participant for _, (_, (_, parsed, _)) in rows]
     # One INSERT per table from parallel arrays (COPY is refused on tables with row-level
     # security; unnest() is the next fastest bulk path).
     cursor.execute(
@@ -208,22 +245,22 @@ def _messages_create(
             now,
             [new_id for new_id, _ in rows],
             [key for _, (key, _) in rows],
-            [p.message_id for _, (_, (_, p)) in rows],
-            [p.in_reply_to for _, (_, (_, p)) in rows],
-            [" ".join(p.references) for _, (_, (_, p)) in rows],
-            [_clean(p.subject) for _, (_, (_, p)) in rows],
-            [p.date for _, (_, (_, p)) in rows],
-            [f.received_at or p.date or now for _, (_, (f, p)) in rows],
+            [p.message_id for _, (_, (_, p, _)) in rows],
+            [p.in_reply_to for _, (_, (_, p, _)) in rows],
+            [" ".join(p.references) for _, (_, (_, p, _)) in rows],
+            [_clean(p.subject) for _, (_, (_, p, _)) in rows],
+            [p.date for _, (_, (_, p, _)) in rows],
+            [f.received_at or p.date or now for _, (_, (f, p, _)) in rows],
             [s.address if s else "" for s in senders],
             [_clean(s.name)[:320] if s else "" for s in senders],
-            [_clean(p.snippet)[:225] for _, (_, (_, p)) in rows],
-            [_clean(p.body_text) for _, (_, (_, p)) in rows],
-            [_clean(p.body_html) for _, (_, (_, p)) in rows],
-            [bool(p.attachments) for _, (_, (_, p)) in rows],
-            [p.is_bulk for _, (_, (_, p)) in rows],
-            [p.size for _, (_, (_, p)) in rows],
-            [rawstore.raw_save(company_id, f.raw) for _, (_, (f, _)) in rows],
-            [p.parse_error[:500] for _, (_, (_, p)) in rows],
+            [_clean(p.snippet)[:225] for _, (_, (_, p, _)) in rows],
+            [_clean(p.body_text) for _, (_, (_, p, _)) in rows],
+            [_clean(p.body_html) for _, (_, (_, p, _)) in rows],
+            [bool(p.attachments) for _, (_, (_, p, _)) in rows],
+            [p.is_bulk for _, (_, (_, p, _)) in rows],
+            [p.size for _, (_, (_, p, _)) in rows],
+            [path or rawstore.raw_save(company_id, f.raw) for _, (_, (f, _, path)) in rows],
+            [p.parse_error[:500] for _, (_, (_, p, _)) in rows],
         ],
     )
     inserted = {row[0] for row in cursor.fetchall()}
@@ -238,7 +275,7 @@ def _messages_create(
         rows = [row for row in rows if row[0] in inserted]
     participants = [
         (new_id, position, participant)
-        for new_id, (_, (_, parsed)) in rows
+        for new_id, (_, (_, parsed, _)) in rows
         for position, participant in enumerate(parsed.participants)
     ]
     if participants:
@@ -262,7 +299,7 @@ def _messages_create(
         )
     attachments = [
         (new_id, attachment)
-        for new_id, (_, (_, parsed)) in rows
+        for new_id, (_, (_, parsed, _)) in rows
         for attachment in parsed.attachments
     ]
     if attachments:
@@ -311,9 +348,9 @@ def _thread(
     ]
     wanted = list({key for item in inputs for key in threads.message_keys(item)})
     cursor.execute(
-        "SELECT key, thread_id, last_seen_at FROM inbox_mailthreadkey "
-        "WHERE company_id = %s AND account_id = %s AND key = ANY(%s)",
-        [company_id, account_id, wanted],
+        "SELECT k.key, k.thread_id, k.last_seen_at FROM unnest(%s::text[]) AS r(key) "
+        "JOIN inbox_mailthreadkey k ON k.company_id = %s AND k.account_id = %s AND k.key = r.key",
+        [wanted, company_id, account_id],
     )
     known = {
         key: threads.KnownKey(thread_id=thread_id, last_seen_at=seen)
@@ -393,6 +430,8 @@ def threads_refresh(*, company_id: int, thread_ids: Iterable[int]) -> None:
     if not ids:
         return
     with connection.cursor() as cursor:
+        # Each listed thread's figures from its own rows (LATERAL: index probes per thread,
+        # however little the planner knows about a company whose first sync is running).
         cursor.execute(
             """
             UPDATE inbox_mailthread t SET
@@ -406,35 +445,40 @@ def threads_refresh(*, company_id: int, thread_ids: Iterable[int]) -> None:
                 subject = a.subject,
                 snippet = a.snippet,
                 updated_at = now()
-            FROM (
-                SELECT tm.thread_id,
-                       count(DISTINCT tm.message_id) AS message_count,
+            FROM unnest(%s::bigint[]) AS listed(thread_id)
+            CROSS JOIN LATERAL (
+                SELECT count(DISTINCT tm.message_id) AS message_count,
                        min(m.received_at) AS first_at,
                        max(m.received_at) AS last_at,
                        bool_or(m.has_attachments) AS has_attachments,
-                       coalesce(bool_or(NOT ('\\Seen' = ANY(l.flags))), false) AS is_unread,
-                       coalesce(array_agg(DISTINCT l.folder_id)
-                                FILTER (WHERE l.folder_id IS NOT NULL), '{}') AS folder_ids,
-                       coalesce(array_agg(DISTINCT f.role)
-                                FILTER (WHERE f.role IS NOT NULL), '{}') AS folder_roles,
+                       coalesce(bool_or(loc.unread), false) AS is_unread,
+                       coalesce(array_agg(DISTINCT folder_id) FILTER
+                                (WHERE folder_id IS NOT NULL), '{}') AS folder_ids,
+                       coalesce(array_agg(DISTINCT role) FILTER
+                                (WHERE role IS NOT NULL), '{}') AS folder_roles,
                        -- The conversation's order is its messages' Date headers.
                        (array_agg(m.subject ORDER BY coalesce(m.sent_at, m.received_at), m.id)
                        )[1] AS subject,
                        (array_agg(m.snippet ORDER BY coalesce(m.sent_at, m.received_at) DESC,
                                   m.id DESC))[1] AS snippet
                 FROM inbox_mailthreadmessage tm
-                JOIN inbox_mailmessage m
-                  ON m.company_id = tm.company_id AND m.id = tm.message_id
-                LEFT JOIN inbox_mailmessagelocation l
-                  ON l.company_id = tm.company_id AND l.account_id = tm.account_id
-                 AND l.message_id = tm.message_id
-                LEFT JOIN inbox_mailfolder f ON f.company_id = l.company_id AND f.id = l.folder_id
-                WHERE tm.company_id = %s AND tm.thread_id = ANY(%s)
-                GROUP BY tm.thread_id
+                JOIN inbox_mailmessage m ON m.id = tm.message_id AND m.company_id = %s
+                CROSS JOIN LATERAL (
+                    SELECT bool_or(NOT ('\\Seen' = ANY(l.flags))) AS unread,
+                           array_agg(l.folder_id) AS folders,
+                           array_agg(f.role) AS roles
+                    FROM inbox_mailmessagelocation l
+                    JOIN inbox_mailfolder f ON f.id = l.folder_id AND f.company_id = %s
+                    WHERE l.company_id = %s AND l.account_id = tm.account_id
+                      AND l.message_id = tm.message_id
+                ) loc
+                LEFT JOIN LATERAL unnest(loc.folders, loc.roles) AS lf(folder_id, role) ON true
+                WHERE tm.company_id = %s AND tm.thread_id = listed.thread_id
+                HAVING count(*) > 0
             ) a
-            WHERE t.company_id = %s AND t.id = a.thread_id
+            WHERE t.company_id = %s AND t.id = listed.thread_id
             """,
-            [company_id, ids, company_id],
+            [ids, company_id, company_id, company_id, company_id, company_id],
         )
         cursor.execute(
             """
@@ -574,9 +618,5 @@ def locations_remove(
             )
     threads_refresh(company_id=company_id, thread_ids=touched)
 
-    def delete_raw() -> None:
-        for path in raw_paths:
-            rawstore.raw_delete(path)
-
-    transaction.on_commit(delete_raw)
+    transaction.on_commit(lambda: _raw_delete_all(raw_paths))
     return removed

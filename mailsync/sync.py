@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -26,13 +26,15 @@ from django.db import connection
 
 from crm import encryption, tenancy
 from inbox.models import FolderRole, MailAccount, MailFolder
-from mailsync import ingest
+from mailsync import ingest, prefetch
 from mailsync.models import FolderCursor, Health, Stage, SyncState
+from mailsync.pipeline.types import ParsedMessage
 from mailsync.providers import PROVIDERS
 from mailsync.providers.base import (
     ConnectionSettings,
     Cursor,
     ErrorKind,
+    FetchedMessage,
     Provider,
     ProviderError,
 )
@@ -43,8 +45,11 @@ _LOCK_NAMESPACE = 0x6D61696C  # "mail": the advisory-lock class of account syncs
 # Folders "all mail" leaves out unless chosen by name: spam and the bin are not conversations.
 EXCLUDED_FROM_ALL = frozenset({FolderRole.JUNK, FolderRole.TRASH})
 _ROLE_ORDER = {FolderRole.INBOX: 0, FolderRole.SENT: 1, FolderRole.ARCHIVE: 2}
-# During a long first sync, look for new mail this often, so it never waits for the backfill.
+# During a long first sync, look for new mail this often, so it never waits for the backfill;
+# the backfill runs in rounds of this many batches between the looks.
 INCREMENTAL_EVERY_SECONDS = 20.0
+ROUND_BATCHES = 25
+ANALYZE_FIRST_AT = 1000
 
 
 @dataclass
@@ -101,6 +106,7 @@ class _Pass:
         self.provider = provider
         self.outcome = PassOutcome(ran=True)
         self.last_incremental = 0.0
+        self.analyzed_at = ANALYZE_FIRST_AT // 2
 
     def bound(self) -> AbstractContextManager[None]:
         return tenancy.bound(self.company_id)
@@ -363,21 +369,55 @@ class _Pass:
             )
         else:
             self.state_update(stage=Stage.FETCHING)
-        # Newest first across folders: INBOX's newest batch, then Sent's, and round again.
+        # Newest first across folders: INBOX's newest batch, then Sent's, and round again; in
+        # rounds, so that new mail is looked for between them.
+        size = settings.CRM_MAIL_BATCH_SIZE
         while pending:
-            for folder_id in list(pending):
-                ids = pending[folder_id]
-                size = settings.CRM_MAIL_BATCH_SIZE
-                batch, pending[folder_id] = ids[:size], ids[size:]
-                folder = folders[folder_id]
-                self.fetch_and_store(folder, batch, announce=False, backfill=True)
-                if not pending[folder_id]:
-                    del pending[folder_id]
-                    self.backfill_done(folder, batch[0].rpartition(":")[0])
-                if time.monotonic() - self.last_incremental > INCREMENTAL_EVERY_SECONDS:
-                    self.incremental()
-                    self.state_update(stage=Stage.FETCHING)
+            jobs: list[tuple[int, list[str], bool]] = []  # folder, ids, the folder's last
+            while pending and len(jobs) < ROUND_BATCHES:
+                for folder_id in list(pending):
+                    ids = pending[folder_id]
+                    pending[folder_id] = ids[size:]
+                    if not pending[folder_id]:
+                        del pending[folder_id]
+                    jobs.append((folder_id, ids[:size], folder_id not in pending))
+            self.backfill_round(folders, jobs)
+            if pending and time.monotonic() - self.last_incremental > INCREMENTAL_EVERY_SECONDS:
+                self.incremental()
+                self.state_update(stage=Stage.FETCHING)
         self.backfill_finished(state)
+
+    def backfill_round(
+        self, folders: dict[int, MailFolder], jobs: list[tuple[int, list[str], bool]]
+    ) -> None:
+        """Fetch, parse and store a round of batches, the next batch prepared while the
+        current one is written (mailsync.prefetch). A folder whose last batch is stored is
+        done."""
+        work: list[tuple[int, str, list[str]]] = []
+        for index, (folder_id, ids, _) in enumerate(jobs):
+            folder = folders[folder_id]
+            # Resuming, or reaching further back: what is held already is not downloaded again.
+            with self.bound(), connection.cursor() as cursor:
+                held = set(ingest.held_provider_ids(cursor, self.company_id, folder.pk, ids))
+            if held:
+                self.backfill_progress(folder, [pid for pid in ids if pid in held])
+            work.append((index, folder.name, [pid for pid in ids if pid not in held]))
+        for chunk in prefetch.prepared_chunks(
+            provider=self.provider, company_id=self.company_id, jobs=work
+        ):
+            folder_id, ids, folder_last = jobs[chunk.job]
+            folder = folders[folder_id]
+            if chunk.fetched:
+                self.store(
+                    folder,
+                    chunk.fetched,
+                    chunk.parsed,
+                    announce=False,
+                    backfill=True,
+                    raw_paths=chunk.raw_paths,
+                )
+            if chunk.last and folder_last:
+                self.backfill_done(folder, ids[0].rpartition(":")[0])
 
     def backfill_done(self, folder: MailFolder, validity: str) -> None:
         with self.bound():
@@ -398,47 +438,55 @@ class _Pass:
         if not state.initial_done:
             self.state_update(initial_done=True, initial_finished_at=datetime.now(UTC))
 
-    def fetch_and_store(
-        self, folder: MailFolder, ids: list[str], *, announce: bool, backfill: bool = False
-    ) -> None:
-        if backfill and ids:
-            # Resuming, or reaching further back: what is held already is not downloaded again.
-            with self.bound(), connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT provider_id FROM inbox_mailmessagelocation "
-                    "WHERE company_id = %s AND folder_id = %s AND provider_id = ANY(%s)",
-                    [self.company_id, folder.pk, ids],
-                )
-                held = {row[0] for row in cursor.fetchall()}
-            if held:
-                skipped = [pid for pid in ids if pid in held]
-                ids = [pid for pid in ids if pid not in held]
-                self.backfill_progress(folder, skipped)
+    def fetch_and_store(self, folder: MailFolder, ids: list[str], *, announce: bool) -> None:
+        """New mail of a folder: fetch, parse and store it batch by batch."""
         for fetched in self.provider.fetch(folder.name, ids):
-            if not fetched:
-                continue
-            parsed = ingest.parse_batch(fetched)
-            with self.bound():
-                result = ingest.ingest_batch(
-                    company_id=self.company_id,
-                    account_id=self.account_id,
-                    folder_id=folder.pk,
-                    fetched=fetched,
-                    parsed=parsed,
-                    announce=announce,
-                )
-                self.outcome.stored += result.stored
-                state = (
-                    SyncState.objects.for_company(self.company_id)
-                    .select_for_update()
-                    .get(account_id=self.account_id)
-                )
-                state.malformed_count += result.malformed
-                state.heartbeat_at = datetime.now(UTC)
-                update = ["malformed_count", "heartbeat_at", "updated_at"]
-                state.save(update_fields=update)
-                if backfill:
-                    self.backfill_progress(folder, [m.provider_id for m in fetched])
+            if fetched:
+                self.store(folder, fetched, ingest.parse_batch(fetched), announce=announce)
+
+    def store(
+        self,
+        folder: MailFolder,
+        fetched: Sequence[FetchedMessage],
+        parsed: Sequence[ParsedMessage],
+        *,
+        announce: bool,
+        backfill: bool = False,
+        raw_paths: Sequence[str] | None = None,
+    ) -> None:
+        """One batch in one transaction, with the sync state's counters; then the backfill
+        position moves below it."""
+        with self.bound():
+            result = ingest.ingest_batch(
+                company_id=self.company_id,
+                account_id=self.account_id,
+                folder_id=folder.pk,
+                fetched=fetched,
+                parsed=parsed,
+                announce=announce,
+                raw_paths=raw_paths,
+            )
+            self.outcome.stored += result.stored
+            state = (
+                SyncState.objects.for_company(self.company_id)
+                .select_for_update()
+                .get(account_id=self.account_id)
+            )
+            state.malformed_count += result.malformed
+            state.heartbeat_at = datetime.now(UTC)
+            state.save(update_fields=["malformed_count", "heartbeat_at", "updated_at"])
+        if backfill:
+            self.backfill_progress(folder, [m.provider_id for m in fetched])
+        self.statistics_refresh()
+
+    def statistics_refresh(self) -> None:
+        """Keep the planner's statistics in step with a first sync that multiplies the
+        company's mail (autovacuum may be off, or late): ANALYZE at 1,000 stored messages, then
+        each time the count doubles."""
+        if self.outcome.stored >= self.analyzed_at * 2:
+            with self.bound(), connection.cursor() as cursor:
+                cursor.execute("SELECT mailsync_analyze()")
+            self.analyzed_at = self.outcome.stored
 
     def backfill_progress(self, folder: MailFolder, done: list[str]) -> None:
         """Move the folder's backfill position below `done` (newest first, so the lowest UID)
