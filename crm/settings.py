@@ -259,7 +259,7 @@ CRM_ENCRYPTION_KEY = os.environ.get("CRM_ENCRYPTION_KEY", "")
 CRM_MAIL_POLL_SECONDS = int(os.environ.get("CRM_MAIL_POLL_SECONDS", "300"))
 CRM_MAIL_TIMEOUT = float(os.environ.get("CRM_MAIL_TIMEOUT", "60"))
 # Messages a first-sync batch stores in one transaction (and fetches in one FETCH at most).
-CRM_MAIL_BATCH_SIZE = int(os.environ.get("CRM_MAIL_BATCH_SIZE", "200"))
+CRM_MAIL_BATCH_SIZE = int(os.environ.get("CRM_MAIL_BATCH_SIZE", "500"))
 
 # Requests per token per window; 429 with Retry-After beyond it. Pipedrive's burst window is 2 s.
 CRM_API_RATE_LIMIT = int(os.environ.get("CRM_API_RATE_LIMIT", "400"))

@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Case, F, PositiveIntegerField, When
 
 from crm import encryption, tenancy
 from inbox.models import FolderRole, MailAccount, MailFolder
@@ -454,8 +455,8 @@ class _Pass:
         backfill: bool = False,
         raw_paths: Sequence[str] | None = None,
     ) -> None:
-        """One batch in one transaction, with the sync state's counters; then the backfill
-        position moves below it."""
+        """One batch in one transaction, with the sync state's counters and, in the first
+        sync, the folder's backfill position moved below it."""
         with self.bound():
             result = ingest.ingest_batch(
                 company_id=self.company_id,
@@ -467,16 +468,9 @@ class _Pass:
                 raw_paths=raw_paths,
             )
             self.outcome.stored += result.stored
-            state = (
-                SyncState.objects.for_company(self.company_id)
-                .select_for_update()
-                .get(account_id=self.account_id)
-            )
-            state.malformed_count += result.malformed
-            state.heartbeat_at = datetime.now(UTC)
-            state.save(update_fields=["malformed_count", "heartbeat_at", "updated_at"])
-        if backfill:
-            self.backfill_progress(folder, [m.provider_id for m in fetched])
+            self.counters_add(malformed=result.malformed)
+            if backfill:
+                self.backfill_position(folder, [m.provider_id for m in fetched])
         self.statistics_refresh()
 
     def statistics_refresh(self) -> None:
@@ -488,24 +482,36 @@ class _Pass:
                 cursor.execute("SELECT mailsync_analyze()")
             self.analyzed_at = self.outcome.stored
 
+    def counters_add(self, *, malformed: int = 0, progress: int = 0) -> None:
+        """Add to the sync state's counters (one UPDATE; the pass holds the account lock).
+        Progress counts only during the first sync."""
+        fields: dict[str, object] = {"heartbeat_at": datetime.now(UTC)}
+        if malformed:
+            fields["malformed_count"] = F("malformed_count") + malformed
+        if progress:
+            fields["progress_done"] = Case(
+                When(initial_done=False, then=F("progress_done") + progress),
+                default=F("progress_done"),
+                output_field=PositiveIntegerField(),
+            )
+        SyncState.objects.for_company(self.company_id).filter(account_id=self.account_id).update(
+            **fields
+        )
+
     def backfill_progress(self, folder: MailFolder, done: list[str]) -> None:
+        with self.bound():
+            self.backfill_position(folder, done)
+
+    def backfill_position(self, folder: MailFolder, done: list[str]) -> None:
         """Move the folder's backfill position below `done` (newest first, so the lowest UID)
-        and count them in the first sync's progress."""
+        and count them in the first sync's progress. The caller holds a bound transaction."""
         if not done:
             return
         lowest = min(int(pid.rpartition(":")[2]) for pid in done)
-        with self.bound():
-            FolderCursor.objects.for_company(self.company_id).filter(
-                folder=folder, backfill_before_uid__gt=lowest
-            ).update(backfill_before_uid=lowest)
-            state = (
-                SyncState.objects.for_company(self.company_id)
-                .select_for_update()
-                .get(account_id=self.account_id)
-            )
-            if not state.initial_done:
-                state.progress_done += len(done)
-                state.save(update_fields=["progress_done", "updated_at"])
+        FolderCursor.objects.for_company(self.company_id).filter(
+            folder=folder, backfill_before_uid__gt=lowest
+        ).update(backfill_before_uid=lowest)
+        self.counters_add(progress=len(done))
 
 
 def account_sync(*, company_id: int, account_id: int) -> PassOutcome:

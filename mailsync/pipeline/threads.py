@@ -106,28 +106,33 @@ def plan_threads(messages: Sequence[ThreadInput], known: Mapping[str, KnownKey])
     `known` holds the account's stored keys among those the batch's messages carry (one
     indexed read by the caller: `message_keys` of every message)."""
     union = _UnionFind()
-    seen_in_batch: dict[str, int] = {}
+    # key → first message of the batch carrying it, and the latest time it was seen: the
+    # same view of a key the store keeps between batches (`KnownKey`), so a batch's size
+    # never changes the outcome.
+    first_in_batch: dict[str, int] = {}
+    latest_in_batch: dict[str, datetime] = {}
     for index, message in enumerate(messages):
         node: _Node = ("message", index)
         union.find(node)
         strong = False
-        for key in message_keys(message):
+        for key in message_keys(message):  # Message-ID keys first, the subject key last
             is_subject = key.startswith("subject:")
-            if is_subject and (strong or message.references):
-                continue  # the subject layer is for messages that reference nothing
-            stored = known.get(key)
-            if stored is not None:
-                if is_subject and abs(message.when - stored.last_seen_at) > SUBJECT_WINDOW:
-                    continue
-                union.union(node, ("thread", stored.thread_id))
-                strong = strong or not is_subject
-            other = seen_in_batch.get(key)
-            if other is not None:
-                if is_subject and abs(message.when - messages[other].when) > SUBJECT_WINDOW:
-                    continue
-                union.union(node, ("message", other))
-            else:
-                seen_in_batch[key] = index
+            # The subject layer is for messages that reference nothing.
+            if not (is_subject and (strong or message.references)):
+                stored = known.get(key)
+                if stored is not None and not (
+                    is_subject and abs(message.when - stored.last_seen_at) > SUBJECT_WINDOW
+                ):
+                    union.union(node, ("thread", stored.thread_id))
+                    strong = strong or not is_subject
+                other = first_in_batch.get(key)
+                if other is not None and not (
+                    is_subject and abs(message.when - latest_in_batch[key]) > SUBJECT_WINDOW
+                ):
+                    union.union(node, ("message", other))
+            first_in_batch.setdefault(key, index)
+            if key not in latest_in_batch or latest_in_batch[key] < message.when:
+                latest_in_batch[key] = message.when
 
     # Each component: the oldest (lowest id) existing thread wins, the others merge into it.
     members: dict[_Node, list[_Node]] = {}

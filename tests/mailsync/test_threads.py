@@ -88,3 +88,56 @@ def test_keys_point_at_the_target_with_the_latest_time() -> None:
     target, seen = plan.keys[id_key("a@x")]
     assert target == NewThread(0)
     assert seen == T0 + timedelta(hours=1)
+
+
+def _grouping_in_batches(messages: list[ThreadInput], size: int) -> list[set[int]]:
+    """Thread the messages `size` at a time, keeping keys between batches as the store does;
+    return the groups of message indexes."""
+    known: dict[str, KnownKey] = {}
+    thread_of: dict[int, int] = {}
+    next_id = 1
+    for start in range(0, len(messages), size):
+        batch = messages[start : start + size]
+        plan = plan_threads(batch, known)
+        new_ids = list(range(next_id, next_id + plan.new_thread_count))
+        next_id += plan.new_thread_count
+
+        def resolve(ref: int | NewThread, new_ids: list[int] = new_ids) -> int:
+            return new_ids[ref.number] if isinstance(ref, NewThread) else ref
+
+        for gone, into in plan.merges.items():
+            thread_of = {m: (into if t == gone else t) for m, t in thread_of.items()}
+            known = {
+                k: KnownKey(into if v.thread_id == gone else v.thread_id, v.last_seen_at)
+                for k, v in known.items()
+            }
+        for offset, ref in enumerate(plan.assignments):
+            thread_of[start + offset] = resolve(ref)
+        for key, (ref, seen) in plan.keys.items():
+            previous = known.get(key)
+            latest = max(seen, previous.last_seen_at) if previous else seen
+            known[key] = KnownKey(resolve(ref), latest)
+    groups: dict[int, set[int]] = {}
+    for message, thread in thread_of.items():
+        groups.setdefault(thread, set()).add(message)
+    return sorted(groups.values(), key=min)
+
+
+def test_the_batch_size_never_changes_the_threads() -> None:
+    day = timedelta(days=1)
+    # Newest first, as the first sync stores them.
+    messages = [
+        mail("r3@x", "a@x", "r1@x", when=T0 + 5 * day),
+        mail("n2@x", subject="note", when=T0 + 4 * day),
+        mail("r1@x", "a@x", when=T0 + 3 * day),
+        mail("n1@x", subject="note", when=T0 + 2 * day),
+        mail("q@x", subject="quote", when=T0 + day),  # no references: joins by subject
+        mail("a@x", when=T0),
+        mail("old@x", subject="note", when=T0 - 60 * day),  # too old to join the notes
+    ]
+    whole = _grouping_in_batches(messages, len(messages))
+    for size in (1, 2, 3):
+        assert _grouping_in_batches(messages, size) == whole
+    assert {0, 2, 4, 5} in whole  # the quote's replies, and the reference-less "quote"
+    assert {1, 3} in whole
+    assert {6} in whole
