@@ -13,7 +13,6 @@ user may not see is a 404, the same answer as one that does not exist.
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime
 from typing import Any
 
 from django.http import HttpResponse
@@ -25,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from crm.api.authentication import request_membership
+from crm.api.fields import iso_milliseconds as iso_ms
 from crm.api.pagination import OffsetPagination, int_query_param
 from crm.api.renderers import Envelope
 from crm.api.schema import envelope, error_responses
@@ -34,13 +34,6 @@ from inbox.models import FolderRole, MailMessage, MailThread
 
 MAIL_SERVICE_EXTRAS = {"statusCode": 2000, "statusText": "Success", "service": "email-api"}
 _INLINE = "inline"
-
-
-def iso_ms(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def flag(value: bool) -> int:

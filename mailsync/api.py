@@ -24,11 +24,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from crm.api.authentication import request_membership
+from crm.api.fields import iso_milliseconds as iso_ms
 from crm.api.schema import envelope, error_responses
 from crm.api.views import ApiView
 from crm.models import Membership
 from inbox import visibility
-from inbox.api import iso_ms
 from inbox.models import AccountKind, MailAccount, MailAccountMember, MailFolder
 from mailsync import services
 from mailsync.models import SyncState

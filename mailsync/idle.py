@@ -33,7 +33,6 @@ The password never reaches a log line, an exception message or a repr.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import inspect
 import logging
@@ -43,6 +42,8 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+
+from mailsync.providers.imap import encode_mailbox_name
 
 logger = logging.getLogger(__name__)
 
@@ -177,27 +178,6 @@ class _ProtocolError(Exception):
 @dataclass(frozen=True)
 class _Literal:
     data: bytes = field(repr=False)
-
-
-def imap_utf7_encode(name: str) -> str:
-    """A folder name in IMAP's modified UTF-7 (RFC 3501 section 5.1.3)."""
-    out: list[str] = []
-    pending: list[str] = []
-
-    def flush() -> None:
-        if pending:
-            raw = base64.b64encode("".join(pending).encode("utf-16-be")).decode("ascii")
-            out.append("&" + raw.rstrip("=").replace("/", ",") + "-")
-            pending.clear()
-
-    for char in name:
-        if 0x20 <= ord(char) <= 0x7E:
-            flush()
-            out.append("&-" if char == "&" else char)
-        else:
-            pending.append(char)
-    flush()
-    return "".join(out)
 
 
 def _astring(value: str) -> bytes | _Literal:
@@ -440,7 +420,7 @@ class _Watcher:
             if "IDLE" not in await connection.capabilities():
                 raise _Unsupported
             status, text = await connection.command(
-                b"EXAMINE", _astring(imap_utf7_encode(self.folder))
+                b"EXAMINE", _astring(encode_mailbox_name(self.folder))
             )
             if status != b"OK":
                 raise _ProtocolError(f"cannot open the folder: {_text(text)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -24,3 +25,11 @@ class V1DateTimeField(serializers.DateTimeField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("format", V1_DATETIME_FORMAT)
         super().__init__(**kwargs)
+
+
+def iso_milliseconds(value: datetime | None) -> str | None:
+    """A time as the webhook and mailbox objects write it: `2024-01-31T09:30:00.000Z` (UTC)."""
+    if value is None:
+        return None
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"

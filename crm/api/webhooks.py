@@ -9,7 +9,7 @@ Deliveries are signed with `X-CRM-Signature: sha256=<hex HMAC-SHA256 of the raw 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -20,6 +20,7 @@ from rest_framework.response import Response
 
 from crm import webhooks
 from crm.api.authentication import request_membership
+from crm.api.fields import iso_milliseconds
 from crm.api.schema import envelope, error_responses
 from crm.api.views import ApiView
 from crm.models import Membership, Webhook
@@ -34,8 +35,7 @@ class IsoMillisecondsField(serializers.Field[datetime, None, str, Any]):
     """Webhook timestamps as Pipedrive writes them: `2024-01-31T09:30:00.000Z`."""
 
     def to_representation(self, value: datetime) -> str:
-        value = value.astimezone(UTC)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+        return iso_milliseconds(value) or ""
 
 
 class WebhookSerializer(serializers.Serializer[Webhook]):

@@ -25,7 +25,6 @@ Choices that tests can rely on:
 from __future__ import annotations
 
 import atexit
-import base64
 import contextlib
 import imaplib
 import os
@@ -43,6 +42,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import cast
+
+from mailsync.providers.imap import encode_mailbox_name
 
 MAIL_UID = 65534  # nobody
 MAIL_GID = 65534  # nogroup
@@ -95,30 +96,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def imap_utf7(name: str) -> str:
-    """A folder name in IMAP's modified UTF-7 (RFC 3501 5.1.3), as it goes on the wire."""
-    out: list[str] = []
-    pending: list[str] = []
-
-    def flush() -> None:
-        if pending:
-            raw = base64.b64encode("".join(pending).encode("utf-16-be")).decode("ascii")
-            out.append("&" + raw.rstrip("=").replace("/", ",") + "-")
-            pending.clear()
-
-    for char in name:
-        if 0x20 <= ord(char) <= 0x7E:
-            flush()
-            out.append("&-" if char == "&" else char)
-        else:
-            pending.append(char)
-    flush()
-    return "".join(out)
-
-
 def quote_mailbox(name: str) -> str:
     """A folder name as an IMAP quoted string (imaplib sends mailbox arguments verbatim)."""
-    encoded = imap_utf7(name)
+    encoded = encode_mailbox_name(name)
     return '"' + encoded.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 

@@ -11,9 +11,10 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from mailsync.idle import IdleSupervisor, IdleTarget, imap_utf7_encode
+from mailsync.idle import IdleSupervisor, IdleTarget
+from mailsync.providers.imap import decode_mailbox_name, encode_mailbox_name
 from tests.mailsync.conftest import MailUser
-from tests.mailsync.dovecot import CutProxy, Dovecot, imap_utf7
+from tests.mailsync.dovecot import CutProxy, Dovecot
 
 pytestmark = pytest.mark.services
 
@@ -229,10 +230,13 @@ def test_twenty_targets_on_one_thread(dovecot: Dovecot) -> None:
     _run(scenario)
 
 
-def test_unicode_folder_names_are_encoded_like_the_harness() -> None:
+def test_unicode_folder_names_are_encoded_in_modified_utf7() -> None:
+    # RFC 3501 section 5.1.3's own example, and round trips.
+    assert encode_mailbox_name("~peter/mail/台北/日本語") == "~peter/mail/&U,BTFw-/&ZeVnLIqe-"
+    assert encode_mailbox_name("Entwürfe") == "Entw&APw-rfe"
+    assert encode_mailbox_name("A&B") == "A&-B"
     for name in ("INBOX", "Entwürfe", "A&B", "日本語/メール", "~user"):
-        assert imap_utf7_encode(name) == imap_utf7(name)
-    assert imap_utf7_encode("Entwürfe") == "Entw&APw-rfe"
+        assert decode_mailbox_name(encode_mailbox_name(name)) == name
 
 
 def test_renewed_idle_still_reports_changes(dovecot: Dovecot, mail_user: MailUser) -> None:
