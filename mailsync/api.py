@@ -32,7 +32,7 @@ from inbox import visibility
 from inbox.models import AccountKind, MailAccount, MailAccountMember, MailFolder
 from mailsync import services
 from mailsync.models import SyncState
-from mailsync.sync import EXCLUDED_FROM_ALL
+from mailsync.sync import folder_syncs
 
 SECURITY_CHOICES = ("ssl", "starttls", "none")
 
@@ -92,8 +92,7 @@ def account_data(
                 "name": f.name,
                 "role": f.role,
                 "selected": f.selected,
-                "syncing": f.removed_at is None
-                and (f.selected or (account.sync_all_folders and f.role not in EXCLUDED_FROM_ALL)),
+                "syncing": folder_syncs(account, f),
             }
             for f in folders
             if f.removed_at is None

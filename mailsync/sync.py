@@ -53,6 +53,15 @@ ROUND_BATCHES = 25
 ANALYZE_FIRST_AT = 1000
 
 
+def folder_syncs(account: MailAccount, folder: MailFolder) -> bool:
+    """What syncs (A4): all mail but spam and the bin, or exactly the folders chosen."""
+    if folder.removed_at is not None:
+        return False
+    if account.sync_all_folders:
+        return folder.role not in EXCLUDED_FROM_ALL
+    return folder.selected
+
+
 @dataclass
 class PassOutcome:
     ran: bool  # False: another worker holds the account
@@ -165,10 +174,7 @@ class _Pass:
                     account=account, removed_at__isnull=True
                 )
             )
-        if account.sync_all_folders:
-            chosen = [f for f in folders if f.role not in EXCLUDED_FROM_ALL or f.selected]
-        else:
-            chosen = [f for f in folders if f.selected]
+        chosen = [f for f in folders if folder_syncs(account, f)]
         return sorted(chosen, key=lambda f: (_ROLE_ORDER.get(FolderRole(f.role), 9), f.name))
 
     def unsynced_folder_ids(self, synced: list[MailFolder]) -> list[int]:
