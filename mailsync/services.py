@@ -16,10 +16,11 @@ from crm import encryption
 from crm.models import Company, Membership, User
 from inbox.models import AccountKind, MailAccount, MailAccountMember, MailFolder
 from mailsync.models import FolderCursor, Health, SyncState
-from mailsync.providers import imap
+from mailsync.providers import imap, smtp
 from mailsync.providers.base import ConnectionSettings, ProviderError, RemoteFolder
 
 MIN_SINCE_DAYS, MAX_SINCE_DAYS = 3, 730
+CONNECTION_TEST_TIMEOUT = 20.0
 
 
 class AccountError(ValueError):
@@ -105,8 +106,11 @@ def _members_check(company: Company | int, member_ids: Iterable[int]) -> list[in
 
 
 def connection_check(data: ImapAccountInput) -> list[RemoteFolder]:
-    """Connect and sign in as the account would; return its folders. Raises
-    AccountError with the reason in plain words on the `connection` field."""
+    """Connect and sign in as the account would, to IMAP and (when set) to SMTP for sending;
+    return its folders. Raises AccountError with the reasons in plain words, on the
+    `connection` (IMAP) and `smtp_connection` fields."""
+    errors: dict[str, str] = {}
+    folders: list[RemoteFolder] = []
     try:
         folders = imap.connection_test(
             ConnectionSettings(
@@ -116,11 +120,28 @@ def connection_check(data: ImapAccountInput) -> list[RemoteFolder]:
                 security=data.imap_security,
                 username=data.username or data.email_address,
                 password=data.password,
-                timeout=20.0,
+                timeout=CONNECTION_TEST_TIMEOUT,
             )
         )
     except ProviderError as error:
-        raise AccountError({"connection": error.message}) from None
+        errors["connection"] = error.message
+    if data.smtp_host:
+        try:
+            smtp.smtp_connection_test(
+                ConnectionSettings(
+                    email_address=data.email_address,
+                    host=data.smtp_host,
+                    port=data.smtp_port or 465,
+                    security=data.smtp_security or "ssl",
+                    username=data.username or data.email_address,
+                    password=data.password,
+                    timeout=CONNECTION_TEST_TIMEOUT,
+                )
+            )
+        except ProviderError as error:
+            errors["smtp_connection"] = error.message
+    if errors:
+        raise AccountError(errors)
     return folders
 
 
@@ -245,6 +266,9 @@ def account_reconnect(*, company: Company, account: MailAccount, password: str) 
         imap_security=account.imap_security,
         username=account.username,
         password=password,
+        smtp_host=account.smtp_host,
+        smtp_port=account.smtp_port,
+        smtp_security=account.smtp_security,
     )
     if not password:
         raise AccountError({"password": "Enter the password (or app password)."})

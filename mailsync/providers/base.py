@@ -43,6 +43,8 @@ How each provider maps onto it:
 
 from __future__ import annotations
 
+import socket
+import ssl
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -68,6 +70,50 @@ class ProviderError(Exception):
         self.kind = kind
         self.message = message
         self.retry_after = retry_after
+
+
+_PORT_ADVICE = {
+    "IMAP": "SSL/TLS is usually port 993, STARTTLS port 143",
+    "SMTP": "SSL/TLS is usually port 465, STARTTLS port 587",
+}
+
+
+def network_error(exc: BaseException, *, host: str, service: str) -> ProviderError:
+    """A connection-level failure (of an IMAP or SMTP server) in plain words."""
+    if isinstance(exc, socket.gaierror):
+        return ProviderError(
+            ErrorKind.TRANSIENT,
+            f"The mail server {host} was not found. Check the server name (the {service} "
+            "host), or try again if your network is down.",
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ProviderError(
+            ErrorKind.PERMANENT,
+            f"The TLS certificate of {host} could not be verified ({exc.verify_message}). "
+            "Check the server name; a self-signed certificate is not accepted.",
+        )
+    if isinstance(exc, ssl.SSLError):
+        return ProviderError(
+            ErrorKind.PERMANENT,
+            f"A secure (TLS) connection to {host} could not be set up. Check the port and "
+            f"the security setting ({_PORT_ADVICE.get(service, '')}).",
+        )
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return ProviderError(
+            ErrorKind.TRANSIENT,
+            f"The mail server {host} did not answer in time. Check the host and port; "
+            "we will keep retrying.",
+        )
+    if isinstance(exc, ConnectionRefusedError):
+        return ProviderError(
+            ErrorKind.TRANSIENT,
+            f"The mail server {host} refused the connection. Check the port; we will keep "
+            "retrying.",
+        )
+    return ProviderError(
+        ErrorKind.TRANSIENT,
+        f"The connection to {host} was lost ({type(exc).__name__}). We will retry.",
+    )
 
 
 @dataclass(frozen=True, slots=True)

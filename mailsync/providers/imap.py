@@ -26,7 +26,6 @@ import base64
 import contextlib
 import imaplib
 import re
-import socket
 import ssl
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
@@ -42,6 +41,7 @@ from mailsync.providers.base import (
     FolderStatus,
     ProviderError,
     RemoteFolder,
+    network_error,
 )
 
 # A FETCH asks for at most this many messages or (roughly, by RFC822.SIZE) bytes at once, so a
@@ -112,44 +112,6 @@ def _login_error(text: str) -> ProviderError:
         ErrorKind.AUTH,
         "The server refused the username or password. Check them (many providers need an "
         "app password for IMAP) and reconnect.",
-    )
-
-
-def _network_error(exc: BaseException, *, host: str) -> ProviderError:
-    """A connection-level failure in plain words."""
-    if isinstance(exc, socket.gaierror):
-        return ProviderError(
-            ErrorKind.TRANSIENT,
-            f"The mail server {host} was not found. Check the server name (the IMAP host), "
-            "or try again if your network is down.",
-        )
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return ProviderError(
-            ErrorKind.PERMANENT,
-            f"The TLS certificate of {host} could not be verified ({exc.verify_message}). "
-            "Check the server name; a self-signed certificate is not accepted.",
-        )
-    if isinstance(exc, ssl.SSLError):
-        return ProviderError(
-            ErrorKind.PERMANENT,
-            f"A secure (TLS) connection to {host} could not be set up. Check the port and "
-            "the security setting (SSL/TLS on 993, STARTTLS on 143).",
-        )
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return ProviderError(
-            ErrorKind.TRANSIENT,
-            f"The mail server {host} did not answer in time. Check the host and port; "
-            "we will keep retrying.",
-        )
-    if isinstance(exc, ConnectionRefusedError):
-        return ProviderError(
-            ErrorKind.TRANSIENT,
-            f"The mail server {host} refused the connection. Check the port; we will keep "
-            "retrying.",
-        )
-    return ProviderError(
-        ErrorKind.TRANSIENT,
-        f"The connection to {host} was lost ({type(exc).__name__}). We will retry.",
     )
 
 
@@ -295,16 +257,16 @@ class ImapProvider:
         except ProviderError:
             raise
         except (OSError, imaplib.IMAP4.error) as exc:
-            raise _network_error(exc, host=s.host) from None
+            raise network_error(exc, host=s.host, service="IMAP") from None
         try:
             conn.login(s.username, s.password)
         except imaplib.IMAP4.abort as exc:
-            raise _network_error(exc, host=s.host) from None
+            raise network_error(exc, host=s.host, service="IMAP") from None
         except imaplib.IMAP4.error as exc:
             conn.shutdown()
             raise _login_error(str(exc)) from None
         except OSError as exc:
-            raise _network_error(exc, host=s.host) from None
+            raise network_error(exc, host=s.host, service="IMAP") from None
         except UnicodeEncodeError:
             conn.shutdown()
             raise ProviderError(
@@ -360,7 +322,7 @@ class ImapProvider:
             ) from None
         except OSError as exc:
             self._conn = None
-            raise _network_error(exc, host=self.settings.host) from None
+            raise network_error(exc, host=self.settings.host, service="IMAP") from None
         if typ != "OK":
             detail = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
             raise ProviderError(ErrorKind.PERMANENT, f"The server refused a command: {detail}")

@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import service_missing
 from tests.mailsync.dovecot import CutProxy, Dovecot, is_available
+from tests.mailsync.smtpd import SmtpServer
 
 
 @dataclass(frozen=True)
@@ -70,3 +71,21 @@ def cut_proxy(dovecot: Dovecot) -> Iterator[CutProxy]:
         yield proxy
     finally:
         proxy.close()
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server in this process (aiosmtpd) with AUTH, on loopback, for the run."""
+    server = SmtpServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def smtp_user(smtp_server: SmtpServer, mail_user: MailUser) -> MailUser:
+    """`mail_user`, able to sign in to `smtp_server` with the same credentials."""
+    smtp_server.add_user(mail_user.username, mail_user.password)
+    return mail_user

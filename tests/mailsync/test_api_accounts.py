@@ -14,6 +14,7 @@ from mailsync.models import SyncState
 from tests.conftest import Cast
 from tests.mailsync.conftest import MailUser
 from tests.mailsync.dovecot import Dovecot
+from tests.mailsync.smtpd import SmtpServer
 
 pytestmark = pytest.mark.services
 
@@ -26,6 +27,7 @@ def call(client: Client, method: str, path: str, token: str, body: Any = None) -
 
 
 def imap_body(server: Dovecot, user: MailUser, **extra: Any) -> dict[str, Any]:
+    smtp = extra.pop("smtp")
     return {
         "provider": "imap",
         "email": user.email,
@@ -34,8 +36,8 @@ def imap_body(server: Dovecot, user: MailUser, **extra: Any) -> dict[str, Any]:
         "imap_security": "none",
         "username": user.username,
         "password": user.password,
-        "smtp_host": server.host,
-        "smtp_port": 2525,
+        "smtp_host": smtp.host,
+        "smtp_port": smtp.port,
         "smtp_security": "none",
         **extra,
     }
@@ -47,16 +49,16 @@ def api(cast: Cast) -> Client:
 
 
 def test_connect_read_and_never_return_the_password(
-    api: Client, cast: Cast, dovecot: Dovecot, mail_user: MailUser
+    api: Client, cast: Cast, dovecot: Dovecot, smtp_user: MailUser, smtp_server: SmtpServer
 ) -> None:
     status, body = call(
         api, "post", "/api/v1/mailbox/mailAccounts", cast.alice_token,
-        imap_body(dovecot, mail_user, sync_since_days=30),
+        imap_body(dovecot, smtp_user, smtp=smtp_server, sync_since_days=30),
     )  # fmt: skip
 
     assert status == 201, body
     account = body["data"]
-    assert account["email"] == mail_user.email
+    assert account["email"] == smtp_user.email
     assert account["kind"] == "personal"
     assert account["user_id"] == cast.alice.pk
     assert account["sync_scope"] == "all"
@@ -64,31 +66,31 @@ def test_connect_read_and_never_return_the_password(
     assert account["sync"]["health"] == "new"
     assert {f["name"]: f["role"] for f in account["folders"]}["Sent"] == "sent"
     assert "password" not in account
-    assert mail_user.password not in str(body)
+    assert smtp_user.password not in str(body)
 
     status, listing = call(api, "get", "/api/v1/mailbox/mailAccounts", cast.alice_token)
     assert status == 200
     assert [a["id"] for a in listing["data"]] == [account["id"]]
-    assert mail_user.password not in str(listing)
+    assert smtp_user.password not in str(listing)
     with tenancy.bound(cast.company_a.pk):
         stored = MailAccount.objects.for_company(cast.company_a).get(pk=account["id"])
     assert stored.secret_encrypted
-    assert mail_user.password not in stored.secret_encrypted
+    assert smtp_user.password not in stored.secret_encrypted
 
 
 def test_a_failed_connection_test_says_why_and_saves_nothing(
-    api: Client, cast: Cast, dovecot: Dovecot, mail_user: MailUser
+    api: Client, cast: Cast, dovecot: Dovecot, smtp_user: MailUser, smtp_server: SmtpServer
 ) -> None:
     status, body = call(
         api, "post", "/api/v1/mailbox/mailAccounts", cast.alice_token,
-        imap_body(dovecot, mail_user, password="wrong"),
+        imap_body(dovecot, smtp_user, smtp=smtp_server, password="wrong"),
     )  # fmt: skip
     assert status == 400
     assert "username or password" in body["error"]
 
     status, body = call(
         api, "post", "/api/v1/mailbox/mailAccounts", cast.alice_token,
-        imap_body(dovecot, mail_user, imap_host="mail.nonexistent.invalid",
+        imap_body(dovecot, smtp_user, smtp=smtp_server, imap_host="mail.nonexistent.invalid",
                   imap_security="ssl", smtp_security="ssl"),
     )  # fmt: skip
     assert status == 400
@@ -96,7 +98,7 @@ def test_a_failed_connection_test_says_why_and_saves_nothing(
 
     status, body = call(
         api, "post", "/api/v1/mailbox/mailAccounts", cast.alice_token,
-        imap_body(dovecot, mail_user, imap_host="imap.example.com"),
+        imap_body(dovecot, smtp_user, smtp=smtp_server, imap_host="imap.example.com"),
     )  # fmt: skip
     assert status == 400
     assert "imap_security" in str(body)
@@ -112,11 +114,11 @@ def test_a_failed_connection_test_says_why_and_saves_nothing(
 
 
 def test_team_account_members_and_folder_selection(
-    api: Client, cast: Cast, dovecot: Dovecot, mail_user: MailUser
+    api: Client, cast: Cast, dovecot: Dovecot, smtp_user: MailUser, smtp_server: SmtpServer
 ) -> None:
     status, body = call(
         api, "post", "/api/v1/mailbox/mailAccounts", cast.alice_token,
-        imap_body(dovecot, mail_user, kind="team", member_ids=[cast.bob.pk],
+        imap_body(dovecot, smtp_user, smtp=smtp_server, kind="team", member_ids=[cast.bob.pk],
                   sync_scope=["INBOX"]),
     )  # fmt: skip
     assert status == 201, body
@@ -151,10 +153,14 @@ def test_team_account_members_and_folder_selection(
 
 
 def test_sync_now_disconnect_and_other_companies(
-    api: Client, cast: Cast, dovecot: Dovecot, mail_user: MailUser
+    api: Client, cast: Cast, dovecot: Dovecot, smtp_user: MailUser, smtp_server: SmtpServer
 ) -> None:
     _, body = call(
-        api, "post", "/api/v1/mailbox/mailAccounts", cast.alice_token, imap_body(dovecot, mail_user)
+        api,
+        "post",
+        "/api/v1/mailbox/mailAccounts",
+        cast.alice_token,
+        imap_body(dovecot, smtp_user, smtp=smtp_server),
     )
     path = f"/api/v1/mailbox/mailAccounts/{body['data']['id']}"
 
@@ -175,10 +181,14 @@ def test_sync_now_disconnect_and_other_companies(
 
 
 def test_progress_and_last_error_over_the_api(
-    api: Client, cast: Cast, dovecot: Dovecot, mail_user: MailUser
+    api: Client, cast: Cast, dovecot: Dovecot, smtp_user: MailUser, smtp_server: SmtpServer
 ) -> None:
     _, body = call(
-        api, "post", "/api/v1/mailbox/mailAccounts", cast.alice_token, imap_body(dovecot, mail_user)
+        api,
+        "post",
+        "/api/v1/mailbox/mailAccounts",
+        cast.alice_token,
+        imap_body(dovecot, smtp_user, smtp=smtp_server),
     )
     account_id = body["data"]["id"]
     with tenancy.bound(cast.company_a.pk):
@@ -196,3 +206,18 @@ def test_progress_and_last_error_over_the_api(
     assert sync["health"] == "needs_reconnect"
     assert sync["last_error"]["kind"] == "auth"
     assert sync["last_error"]["message"] == "The server refused the password."
+
+
+def test_the_sending_settings_are_tested_too(
+    api: Client, cast: Cast, dovecot: Dovecot, smtp_user: MailUser, smtp_server: SmtpServer
+) -> None:
+    smtp_server.add_user(smtp_user.username, "another-password")  # SMTP has its own password
+    status, body = call(
+        api, "post", "/api/v1/mailbox/mailAccounts", cast.alice_token,
+        imap_body(dovecot, smtp_user, smtp=smtp_server),
+    )  # fmt: skip
+    assert status == 400
+    assert "SMTP server refused the username or password" in body["error"]
+    assert "smtp_connection" in str(body)
+    with tenancy.bound(cast.company_a.pk):
+        assert not MailAccount.objects.for_company(cast.company_a).exists()
