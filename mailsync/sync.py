@@ -43,13 +43,13 @@ from mailsync.providers.base import (
 logger = logging.getLogger(__name__)
 
 _LOCK_NAMESPACE = 0x6D61696C  # "mail": the advisory-lock class of account syncs
-# Folders "all mail" leaves out unless chosen by name: spam and the bin are not conversations.
+# What "all mail" leaves out: spam and the bin are not conversations (choose them by name).
 EXCLUDED_FROM_ALL = frozenset({FolderRole.JUNK, FolderRole.TRASH})
 _ROLE_ORDER = {FolderRole.INBOX: 0, FolderRole.SENT: 1, FolderRole.ARCHIVE: 2}
 # During a long first sync, look for new mail this often, so it never waits for the backfill;
 # the backfill runs in rounds of this many batches between the looks.
 INCREMENTAL_EVERY_SECONDS = 20.0
-ROUND_BATCHES = 25
+ROUND_BATCHES = 10
 ANALYZE_FIRST_AT = 1000
 
 
