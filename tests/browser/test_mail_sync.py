@@ -22,9 +22,9 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 def test_connect_an_imap_account_and_choose_what_syncs(
     page: Page,
     browser_cast: Cast,
-    dovecot: Dovecot,
-    mail_user: MailUser,
-    eager_celery: None,  # noqa: F811
+    dovecot: Dovecot,  # noqa: F811 - the imported fixture
+    mail_user: MailUser,  # noqa: F811
+    eager_celery: None,
 ) -> None:
     u = mail_user
     for n in range(1, 6):
