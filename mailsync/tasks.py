@@ -27,13 +27,13 @@ _QUEUED_TTL_SECONDS = 600
 STUCK_AFTER = timedelta(minutes=10)
 
 
-def _queued_key(account_id: int) -> str:
-    return f"mailsync:queued:{account_id}"
+def _queued_key(company_id: int, account_id: int) -> str:
+    return f"mailsync:queued:{company_id}:{account_id}"
 
 
 def account_sync_enqueue(*, company_id: int, account_id: int, initial: bool = False) -> bool:
     """Queue a pass unless one is queued already. Returns whether it queued."""
-    if not cache.add(_queued_key(account_id), 1, _QUEUED_TTL_SECONDS):
+    if not cache.add(_queued_key(company_id, account_id), 1, _QUEUED_TTL_SECONDS):
         return False
     account_sync.apply_async(
         kwargs={"company_id": company_id, "account_id": account_id},
@@ -45,7 +45,7 @@ def account_sync_enqueue(*, company_id: int, account_id: int, initial: bool = Fa
 @app.task(acks_late=True, name="mailsync.tasks.account_sync")
 def account_sync(*, company_id: int, account_id: int) -> dict[str, object]:
     """One sync pass. Manages its own transactions (one per batch), so it is not a TenantTask."""
-    cache.delete(_queued_key(account_id))
+    cache.delete(_queued_key(company_id, account_id))
     with tenancy.request_scope():
         outcome = sync.account_sync(company_id=company_id, account_id=account_id)
     return {

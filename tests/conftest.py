@@ -9,6 +9,7 @@ Carol gets 404 on A's objects: every page and endpoint has that test.
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass
 
 import pytest
@@ -62,6 +63,16 @@ def _build_cast() -> Cast:
 def _fast_password_hashing(settings) -> None:
     """Argon2 is slow on purpose; tests hash many passwords. Production keeps Argon2."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(settings) -> None:
+    """A cache namespace of this test only, in the shared Redis: nothing another test or
+    another run left (rate-limit counters, "sync queued" markers of accounts whose ids repeat
+    from database to database) is seen here."""
+    caches = {alias: dict(config) for alias, config in settings.CACHES.items()}
+    caches["default"]["KEY_PREFIX"] = f"{caches['default'].get('KEY_PREFIX', '')}-{uuid.uuid4()}"
+    settings.CACHES = caches
 
 
 @pytest.fixture

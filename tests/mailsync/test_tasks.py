@@ -52,7 +52,7 @@ def test_an_account_is_queued_once_until_its_pass_starts(
     cast: Cast, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     account = mailbox.account(cast.alice)
-    cache.delete(tasks._queued_key(account.pk))
+    cache.delete(tasks._queued_key(cast.company_a.pk, account.pk))
     sent: list[dict[str, object]] = []
     # Stop at the broker's door: record what would be sent.
     monkeypatch.setattr(tasks.account_sync, "apply_async", lambda **kw: sent.append(kw))
@@ -60,9 +60,11 @@ def test_an_account_is_queued_once_until_its_pass_starts(
 
     first = tasks.account_sync_enqueue(company_id=company_id, account_id=account.pk, initial=True)
     again = tasks.account_sync_enqueue(company_id=company_id, account_id=account.pk)
-    cache.delete(tasks._queued_key(account.pk))  # what the pass does when it starts
+    cache.delete(
+        tasks._queued_key(cast.company_a.pk, account.pk)
+    )  # what the pass does when it starts
     after_start = tasks.account_sync_enqueue(company_id=company_id, account_id=account.pk)
-    cache.delete(tasks._queued_key(account.pk))
+    cache.delete(tasks._queued_key(cast.company_a.pk, account.pk))
 
     assert (first, again, after_start) == (True, False, True)
     assert [call["queue"] for call in sent] == [tasks.INITIAL_QUEUE, tasks.SYNC_QUEUE]
