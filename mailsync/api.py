@@ -1,7 +1,7 @@
 """Mail accounts (v1, our own: Pipedrive's public API has none):
 
-- `GET /mailbox/mailAccounts`: the accounts whose mailbox you read (admins: every account of
-  the company, without its mail)
+- `GET /mailbox/mailAccounts`: the accounts whose mailbox you read (yours, and the team
+  accounts you are a member of)
 - `POST /mailbox/mailAccounts`: connect an IMAP account (the connection is tested first)
 - `GET|PATCH|DELETE /mailbox/mailAccounts/{id}`
 - `POST /mailbox/mailAccounts/{id}/sync`: sync now
@@ -209,19 +209,19 @@ def _raise_account_error(error: services.AccountError) -> None:
 
 
 def _readable_accounts(membership: Membership) -> QuerySet[MailAccount]:
-    if membership.is_admin:
-        return MailAccount.objects.for_company(membership.company).filter(removed_at__isnull=True)
+    """The accounts whose mailbox the user reads (`inbox.visibility`), admins included: an
+    admin sees another user's account no more than its mail."""
     return visibility.mailbox_accounts(company=membership.company, user=membership.user)
 
 
 def _account_or_404(request: Request, account_id: int, *, manage: bool = False) -> MailAccount:
-    """The account if the user may read it (manage: change it, which its owner may, and an
-    admin may disconnect). Missing and hidden look the same."""
+    """The account if the user reads it (manage: change it, which only its owner may).
+    Missing and hidden look the same."""
     membership = request_membership(request=request)
     account = _readable_accounts(membership).filter(pk=account_id).first()
     if account is None:
         raise exceptions.NotFound(_("Mail account not found."))
-    if manage and account.owner_id != membership.user_id and not membership.is_admin:
+    if manage and account.owner_id != membership.user_id:
         raise exceptions.PermissionDenied(_("Only the account's owner may change it."))
     return account
 
@@ -234,7 +234,7 @@ class MailAccountListView(ApiView):
     @extend_schema(
         operation_id="getMailAccounts",
         summary="Get mail accounts",
-        description="Your connected mailboxes with their sync state (admins: every account).",
+        description="Your connected mailboxes and your team accounts, with their sync state.",
         tags=["Mailbox"],
         responses={200: ACCOUNTS_RESPONSE, **error_responses(401, 429)},
     )

@@ -221,3 +221,19 @@ def test_the_sending_settings_are_tested_too(
     assert "smtp_connection" in str(body)
     with tenancy.bound(cast.company_a.pk):
         assert not MailAccount.objects.for_company(cast.company_a).exists()
+
+
+def test_an_admin_sees_another_users_account_no_more_than_its_mail(
+    api: Client, cast: Cast, dovecot: Dovecot, smtp_user: MailUser, smtp_server: SmtpServer
+) -> None:
+    status, body = call(
+        api, "post", "/api/v1/mailbox/mailAccounts", cast.bob_token,
+        imap_body(dovecot, smtp_user, smtp=smtp_server),
+    )  # fmt: skip
+    assert status == 201
+    path = f"/api/v1/mailbox/mailAccounts/{body['data']['id']}"
+
+    assert call(api, "get", "/api/v1/mailbox/mailAccounts", cast.alice_token)[1]["data"] == []
+    assert call(api, "get", path, cast.alice_token)[0] == 404
+    assert call(api, "delete", path, cast.alice_token)[0] == 404
+    assert call(api, "get", path, cast.bob_token)[0] == 200
