@@ -89,3 +89,55 @@ def test_the_last_copy_going_takes_the_message_its_rows_and_its_thread(
         assert removed == 1
         for model in (MailMessage, MailParticipant, MailThread, MailThreadMessage):
             assert not model.objects.for_company(cast.company_a).exists(), model
+
+
+def test_linking_follows_persons_created_edited_merged_deleted_and_restored_after_the_sync(
+    cast: Cast, mailbox: Mailbox
+) -> None:
+    account = mailbox.account(cast.alice)
+    mailbox.deliver(account, "INBOX", message(1, sender="Pat <pat@customer.test>"))
+    mailbox.deliver(account, "INBOX", message(2, sender="Pat at home <pat@home.test>"))
+    company = cast.company_a
+    membership = cast.membership(cast.alice, company)
+
+    def linked() -> dict[str, int | None]:
+        with tenancy.bound(company.pk):
+            return dict(
+                MailParticipant.objects.for_company(company)
+                .filter(role="from")
+                .values_list("address", "person_id")
+            )
+
+    assert linked() == {"pat@customer.test": None, "pat@home.test": None}
+    with tenancy.bound(company.pk, user_id=cast.alice.pk):
+        work = contact_services.person_create(
+            company=company, membership=membership,
+            fields={"name": "Pat", "emails": [ContactPoint("pat@customer.test")]},
+        )  # fmt: skip
+        home = contact_services.person_create(
+            company=company, membership=membership,
+            fields={"name": "Pat (home)", "emails": [ContactPoint("pat@home.test")]},
+        )  # fmt: skip
+    assert linked() == {"pat@customer.test": work.pk, "pat@home.test": home.pk}
+
+    with tenancy.bound(company.pk, user_id=cast.alice.pk):
+        contact_services.person_merge(
+            company=company, membership=membership, keep=work, merged=home
+        )
+    assert linked() == {"pat@customer.test": work.pk, "pat@home.test": work.pk}
+
+    with tenancy.bound(company.pk, user_id=cast.alice.pk):
+        work.refresh_from_db()
+        contact_services.person_update(
+            company=company, membership=membership, person=work,
+            fields={"emails": [ContactPoint("pat@home.test")]},
+        )  # fmt: skip
+    assert linked() == {"pat@customer.test": None, "pat@home.test": work.pk}
+
+    with tenancy.bound(company.pk, user_id=cast.alice.pk):
+        contact_services.person_delete(company=company, membership=membership, person=work)
+    assert linked() == {"pat@customer.test": None, "pat@home.test": None}
+    with tenancy.bound(company.pk, user_id=cast.alice.pk):
+        work.refresh_from_db()
+        contact_services.person_restore(company=company, membership=membership, person=work)
+    assert linked() == {"pat@customer.test": None, "pat@home.test": work.pk}
