@@ -15,22 +15,29 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.urls import re_path, reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from contacts.models import Organization, Person
+from crm import access
+from crm.access import ItemKind
 from crm.api.authentication import request_membership
 from crm.api.fields import iso_milliseconds as iso_ms
 from crm.api.pagination import OffsetPagination, int_query_param
 from crm.api.renderers import Envelope
 from crm.api.schema import envelope, error_responses
 from crm.api.views import ApiView
-from inbox import sanitize, selectors
-from inbox.models import FolderRole, MailMessage, MailThread
+from crm.sales.models import Deal, Lead, Project
+from crm.services import ServiceError
+from inbox import sanitize, selectors, services, visibility
+from inbox.models import SHARING_BY_KIND, FolderRole, MailMessage, MailThread, Sharing
 
 MAIL_SERVICE_EXTRAS = {"statusCode": 2000, "statusText": "Success", "service": "email-api"}
 _INLINE = "inline"
@@ -115,7 +122,7 @@ def thread_data(
         "has_draft_flag": flag(FolderRole.DRAFTS in roles),
         "has_sent_flag": flag(FolderRole.SENT in roles),
         "archived_flag": flag(thread.archived),
-        "shared_flag": 0,
+        "shared_flag": flag(thread.sharing == Sharing.SHARED),
         "external_deleted_flag": 0,
         "first_message_to_me_flag": flag(not all_sent),
         "all_messages_sent_flag": flag(all_sent),
@@ -125,9 +132,10 @@ def thread_data(
         "last_message_received_timestamp": None if all_sent else iso_ms(thread.last_message_at),
         "add_time": iso_ms(thread.created_at),
         "update_time": iso_ms(thread.updated_at),
-        "deal_id": None,
-        "deal_status": None,
-        "lead_id": None,
+        "deal_id": thread.deal_id,
+        "deal_status": thread.deal.status if thread.deal_id and thread.deal else None,
+        "lead_id": str(thread.lead_id) if thread.lead_id else None,
+        "project_id": thread.project_id,
     }
 
 
@@ -223,9 +231,9 @@ class MailThreadListView(ApiView):
             raise exceptions.ValidationError(
                 {"folder": [_("Choose one of: inbox, drafts, sent, archive.")]}
             )
-        threads = selectors.thread_list(
-            company=membership.company, user=membership.user, folder=folder
-        ).select_related("account")
+        threads = selectors.thread_list(membership=membership, folder=folder).select_related(
+            "account", "deal"
+        )
         paginator = OffsetPagination()
         page = paginator.paginate_queryset(threads, request, view=self)
         parties = selectors.thread_parties(
@@ -237,12 +245,48 @@ class MailThreadListView(ApiView):
 
 def _thread_or_404(request: Request, thread_id: int) -> MailThread:
     membership = request_membership(request=request)
-    thread = selectors.access_thread(
-        company=membership.company, user=membership.user, thread_id=thread_id
-    )
+    thread = selectors.access_thread(membership=membership, thread_id=thread_id)
     if thread is None:
         raise exceptions.NotFound(_("Mail thread not found."))
     return thread
+
+
+class _NullableInt(serializers.IntegerField):
+    """An id, or empty / "null" / 0 to unlink."""
+
+    def to_internal_value(self, data: Any) -> int | None:  # type: ignore[override]
+        if data in ("", "null", None, 0, "0"):
+            return None
+        value: int = super().to_internal_value(data)
+        return value
+
+
+class _NullableUuid(serializers.UUIDField):
+    def to_internal_value(self, data: Any) -> str | None:  # type: ignore[override]
+        if data in ("", "null", None, 0, "0"):
+            return None
+        return str(super().to_internal_value(data))
+
+
+class ThreadUpdateSerializer(serializers.Serializer[Any]):
+    deal_id = _NullableInt(required=False, allow_null=True, min_value=1)
+    lead_id = _NullableUuid(required=False, allow_null=True)
+    project_id = _NullableInt(required=False, allow_null=True, min_value=1)
+    shared_flag = serializers.ChoiceField(choices=[0, 1], required=False)
+    read_flag = serializers.ChoiceField(choices=[0, 1], required=False)
+    archived_flag = serializers.ChoiceField(choices=[0, 1], required=False)
+
+    def to_internal_value(self, data: Any) -> Any:
+        # Flags arrive as "0"/"1" in forms, numbers or booleans in JSON.
+        if hasattr(data, "dict"):
+            data = data.dict()
+        data = {
+            key: (
+                int(value) if key.endswith("_flag") and value in (True, False, "0", "1") else value
+            )
+            for key, value in dict(data).items()
+        }
+        return super().to_internal_value(data)
 
 
 class MailThreadDetailView(ApiView):
@@ -257,6 +301,71 @@ class MailThreadDetailView(ApiView):
         thread = _thread_or_404(request, int(id))
         parties = selectors.thread_parties(company=thread.company_id, thread_ids=[thread.pk])
         return Response(thread_data(thread, parties.get(thread.pk, []), thread.account.owner_id))
+
+    @extend_schema(
+        operation_id="updateMailThreadDetails",
+        summary="Update a mail thread",
+        description=(
+            "Form-encoded, as Pipedrive: `deal_id`, `lead_id` (and `project_id`) link the "
+            "conversation (empty or 0 unlinks; a link chosen here is never changed by the "
+            "automatic rules); `shared_flag`, `read_flag`, `archived_flag` are 0 or 1. Only the "
+            "users of the conversation's mailbox may change it."
+        ),
+        tags=["Mailbox"],
+        parameters=[_ID],
+        request={"application/x-www-form-urlencoded": ThreadUpdateSerializer},
+        responses={200: THREAD_RESPONSE, **error_responses(400, 401, 403, 404, 429)},
+    )
+    def put(self, request: Request, id: str) -> Response:
+        membership = request_membership(request=request)
+        thread = _thread_or_404(request, int(id))
+        incoming = ThreadUpdateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        values = incoming.validated_data
+        changes: dict[str, Any] = {}
+        for name in ("deal_id", "lead_id", "project_id"):
+            if name in values:
+                changes[name] = values[name] or None
+        if "shared_flag" in values:
+            kind = thread.account.kind
+            changes["sharing"] = (
+                Sharing.SHARED if values["shared_flag"] else SHARING_BY_KIND[kind][1]
+            )
+        if "read_flag" in values:
+            changes["read"] = bool(values["read_flag"])
+        if "archived_flag" in values:
+            changes["archived"] = bool(values["archived_flag"])
+        if not visibility.can_manage(membership=membership, thread=thread):
+            raise exceptions.PermissionDenied(
+                _("Only the users of this conversation's mailbox can change it.")
+            )
+        try:
+            services.thread_update(
+                membership=membership, thread=thread, changes=services.ThreadChanges(**changes)
+            )
+        except ServiceError as exc:
+            raise exceptions.ValidationError({exc.field or "id": [exc.message]}) from exc
+        thread = _thread_or_404(request, thread.pk)
+        parties = selectors.thread_parties(company=thread.company_id, thread_ids=[thread.pk])
+        return Response(thread_data(thread, parties.get(thread.pk, []), thread.account.owner_id))
+
+    @extend_schema(
+        operation_id="deleteMailThread",
+        summary="Delete a mail thread",
+        description="Marks the conversation deleted in our mailbox.",
+        tags=["Mailbox"],
+        parameters=[_ID],
+        responses={200: THREAD_RESPONSE, **error_responses(401, 403, 404, 429)},
+    )
+    def delete(self, request: Request, id: str) -> Response:
+        membership = request_membership(request=request)
+        thread = _thread_or_404(request, int(id))
+        if not visibility.can_manage(membership=membership, thread=thread):
+            raise exceptions.PermissionDenied(
+                _("Only the users of this conversation's mailbox can change it.")
+            )
+        services.thread_delete(membership=membership, thread=thread)
+        return Response(Envelope(data={"id": thread.pk}, extra=MAIL_SERVICE_EXTRAS))
 
 
 class MailThreadMessagesView(ApiView):
@@ -285,9 +394,7 @@ class MailThreadMessagesView(ApiView):
 
 def _message_or_404(request: Request, message_id: int) -> tuple[MailMessage, MailThread]:
     membership = request_membership(request=request)
-    found = selectors.access_message(
-        company=membership.company, user=membership.user, message_id=message_id
-    )
+    found = selectors.access_message(membership=membership, message_id=message_id)
     if found is None:
         raise exceptions.NotFound(_("Mail message not found."))
     return found
@@ -334,6 +441,86 @@ class MailMessageBodyView(ApiView):
         return response
 
 
+_ITEM_PATHS: dict[str, tuple[ItemKind, type[Any], Any]] = {
+    "persons": (ItemKind.PERSON, Person, gettext_lazy("Person")),
+    "organizations": (ItemKind.ORGANIZATION, Organization, gettext_lazy("Organization")),
+    "deals": (ItemKind.DEAL, Deal, gettext_lazy("Deal")),
+    "leads": (ItemKind.LEAD, Lead, gettext_lazy("Lead")),
+    "projects": (ItemKind.PROJECT, Project, gettext_lazy("Project")),
+}
+
+
+class ItemMailMessagesView(ApiView):
+    """`GET /{persons|organizations|deals|leads|projects}/{id}/mailMessages`: the messages of
+    the conversations on the item's Email tab, newest first, as Pipedrive lists them."""
+
+    items: str = "persons"
+
+    @extend_schema(
+        summary="List mail messages linked to an item",
+        description=(
+            "The messages of the conversations linked to the item that you may see, each once, "
+            "newest first (items `{object: 'mailMessage', timestamp, data}`)."
+        ),
+        tags=["Mailbox"],
+        parameters=[
+            OpenApiParameter("id", str, OpenApiParameter.PATH),
+            OpenApiParameter("start", int),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("include_body", int, enum=[0, 1]),
+        ],
+        responses={200: THREADS_RESPONSE, **error_responses(400, 401, 403, 404, 429)},
+    )
+    def get(self, request: Request, id: str) -> Response:
+        membership = request_membership(request=request)
+        include_body = _bool_param(request, "include_body")
+        kind, model, noun = _ITEM_PATHS[self.items]
+        live: QuerySet[Any] = model.objects.for_company(membership.company_id).filter(
+            deleted_at__isnull=True
+        )
+        try:
+            access.access_item(live, membership=membership, item_id=id)
+        except access.ItemNotFound:
+            raise exceptions.NotFound(_("%(noun)s not found.") % {"noun": noun}) from None
+        except access.ItemForbidden:
+            raise exceptions.PermissionDenied(
+                _("You do not have access to this %(noun)s.") % {"noun": str(noun).lower()}
+            ) from None
+        messages = selectors.item_messages(membership=membership, kind=kind, item_id=id)
+        paginator = OffsetPagination()
+        page = paginator.paginate_queryset(messages, request, view=self)
+        threads = selectors.messages_threads(
+            membership=membership, kind=kind, item_id=id, message_ids=[m.pk for m in page]
+        )
+        data = []
+        for message in page:
+            thread = threads[message.pk]
+            facts = selectors.message_facts(
+                company=membership.company_id,
+                account_id=thread.account_id,
+                message_ids=[message.pk],
+            )
+            item = message_data(
+                message, thread=thread, facts=facts, request=request, include_body=include_body
+            )
+            timestamp = item["message_time"]
+            item.update(
+                {
+                    "nylas_id": str(message.pk),
+                    "s3_bucket": "",
+                    "s3_bucket_path": message.raw_path,
+                    "external_deleted_flag": False,
+                    "mua_message_id": message.message_id or None,
+                    "template_id": None,
+                    "timestamp": timestamp,
+                    "item_type": "mailMessage",
+                    "company_id": membership.company_id,
+                }
+            )
+            data.append({"object": "mailMessage", "timestamp": timestamp, "data": item})
+        return paginator.get_paginated_response(data)
+
+
 v1_patterns = [
     re_path(r"^mailbox/mailThreads/?$", MailThreadListView.as_view(), name="mail-threads"),
     re_path(
@@ -355,5 +542,19 @@ v1_patterns = [
         r"^mailbox/mailMessages/(?P<id>[0-9]{1,18})/body/?$",
         MailMessageBodyView.as_view(),
         name="mail-message-body",
+    ),
+    *(
+        re_path(
+            rf"^{items}/(?P<id>{pattern})/mailMessages/?$",
+            ItemMailMessagesView.as_view(items=items),
+            name=f"{items}-mail-messages",
+        )
+        for items, pattern in (
+            ("persons", "[0-9]{1,18}"),
+            ("organizations", "[0-9]{1,18}"),
+            ("deals", "[0-9]{1,18}"),
+            ("leads", "[0-9a-fA-F-]{36}"),
+            ("projects", "[0-9]{1,18}"),
+        )
     ),
 ]

@@ -19,6 +19,7 @@ Every table is tenant-owned: `company_id` leads each index (crm.tenancy)."""
 from __future__ import annotations
 
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -42,6 +43,29 @@ class Security(models.TextChoices):
     SSL = "ssl", _("SSL/TLS")
     STARTTLS = "starttls", _("STARTTLS")
     NONE = "none", _("None (loopback only)")
+
+
+class Sharing(models.TextChoices):
+    """Who sees a conversation besides its mailbox's users (D1 to D4; `inbox.visibility`)."""
+
+    SHARED = "shared", _("Shared")  # on the linked items, to whoever may see them
+    PRIVATE = "private", _("Private")  # the owner only (personal accounts)
+    TEAM = "team", _("Team only")  # the team account's members only, on items too
+
+
+# The sharing choices each kind of account offers (D3).
+SHARING_BY_KIND = {
+    "personal": (Sharing.SHARED, Sharing.PRIVATE),
+    "team": (Sharing.SHARED, Sharing.TEAM),
+}
+
+
+class LinkMode(models.TextChoices):
+    """C2: automatic links a conversation to its persons and their open deal (or lead);
+    manual links persons only, and the user picks the deal, lead or project."""
+
+    AUTOMATIC = "automatic", _("Automatic")
+    MANUAL = "manual", _("Manual")
 
 
 class MailAccount(TenantModel):
@@ -73,6 +97,13 @@ class MailAccount(TenantModel):
     # A4: all mail, or only the folders marked `selected`; how far back the first sync reaches.
     sync_all_folders = models.BooleanField(default=True)
     sync_since_days = models.PositiveIntegerField(default=90)
+    # D3: the sharing new conversations get; C2: whether they are linked to deals and leads.
+    default_sharing = models.CharField(
+        max_length=8, choices=Sharing.choices, default=Sharing.SHARED
+    )
+    link_mode = models.CharField(
+        max_length=16, choices=LinkMode.choices, default=LinkMode.AUTOMATIC
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -263,6 +294,44 @@ class MailThread(TenantModel):
     folder_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     archived = models.BooleanField(default=False)
     deleted = models.BooleanField(default=False)
+    # The earliest message: copies of one conversation in several accounts share it, so an
+    # item's Email tab shows the conversation once.
+    root_message_id = models.BigIntegerField(null=True, blank=True)
+
+    # Visibility (D): set from the account's default when the thread is made.
+    sharing = models.CharField(max_length=8, choices=Sharing.choices, default=Sharing.SHARED)
+    # Every sender of the thread matches a blocked address (C5): shown nowhere, linked to nothing.
+    blocked = models.BooleanField(default=False)
+
+    # Links (C): the persons taking part (automatic, from the participants of its messages that
+    # are not bulk mail), and at most one deal, lead or project. `link_manual`: the user chose
+    # the deal / lead / project (or none); the automatic rules leave it alone.
+    person_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    deal = models.ForeignKey(
+        "sales.Deal",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    lead = models.ForeignKey(
+        "sales.Lead",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    project = models.ForeignKey(
+        "sales.Project",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    link_manual = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -272,6 +341,23 @@ class MailThread(TenantModel):
                 fields=["company", "account", "-last_message_at", "-id"],
                 name="mail_thread_account_recent",
             ),
+            models.Index(
+                fields=["company", "deal", "-last_message_at"],
+                condition=models.Q(deal__isnull=False),
+                name="mail_thread_deal",
+            ),
+            models.Index(
+                fields=["company", "lead", "-last_message_at"],
+                condition=models.Q(lead__isnull=False),
+                name="mail_thread_lead",
+            ),
+            models.Index(
+                fields=["company", "project", "-last_message_at"],
+                condition=models.Q(project__isnull=False),
+                name="mail_thread_project",
+            ),
+            # btree_gin: company_id leads, as on every index (crm.tenancy).
+            GinIndex(fields=["company", "person_ids"], name="mail_thread_persons"),
         ]
 
     def __str__(self) -> str:
@@ -343,3 +429,37 @@ class MailMessageLocation(TenantModel):
             models.Index(fields=["company", "message"], name="mail_location_message"),
             models.Index(fields=["company", "account", "message"], name="mail_location_account"),
         ]
+
+
+class BlockedAddress(TenantModel):
+    """C5: an address (`name@example.com`) or a whole domain (`@example.com`) whose mail is
+    hidden: company-wide (`user` empty, set by admins) or for one user's accounts. A
+    conversation is hidden when every sender of it matches (as Pipedrive screens it); its
+    messages stay stored, so removing the block shows them again without a re-fetch."""
+
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, null=True, blank=True, related_name="+", db_index=False
+    )
+    value = models.CharField(max_length=320)  # normalized: lower-case, IDNA domain
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, related_name="+", db_index=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["value"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "user", "value"],
+                name="blocked_address_unique",
+                nulls_distinct=False,
+            ),
+        ]
+        indexes = [models.Index(fields=["company", "value"], name="blocked_address_value")]
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_domain(self) -> bool:
+        return self.value.startswith("@")

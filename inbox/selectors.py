@@ -7,9 +7,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 
-from crm.models import Company, User
+from crm import access
+from crm.models import Company, Membership
+from crm.sales.models import Deal, DealStatus
 from inbox import visibility
 from inbox.models import (
     FolderRole,
@@ -26,13 +28,13 @@ API_FOLDERS = ("inbox", "drafts", "sent", "archive")
 
 
 def thread_list(
-    *, company: Company | int, user: User | int, folder: str, account_id: int | None = None
+    *, membership: Membership, folder: str, account_id: int | None = None
 ) -> QuerySet[MailThread]:
-    """The user's conversations in one folder, newest activity first.
+    """The user's conversations in one folder of their mailbox, newest activity first.
 
     inbox: in an inbox folder and not archived or deleted; sent and drafts: with a message in
     such a folder; archive: archived here, or only in archive folders on the server."""
-    threads = visibility.visible_threads(company=company, user=user).filter(deleted=False)
+    threads = visibility.mailbox_threads(membership=membership).filter(deleted=False)
     if account_id is not None:
         threads = threads.filter(account_id=account_id)
     if folder == "inbox":
@@ -54,26 +56,129 @@ def thread_list(
     return threads.order_by("-last_message_at", "-id")
 
 
-def access_thread(*, company: Company | int, user: User | int, thread_id: int) -> MailThread | None:
+def access_thread(*, membership: Membership, thread_id: int) -> MailThread | None:
     """The thread if the user may see it; None when it is missing or hidden (same answer)."""
-    return visibility.visible_threads(company=company, user=user).filter(pk=thread_id).first()
+    return (
+        visibility.visible_threads(membership=membership)
+        .filter(pk=thread_id)
+        .select_related("account", "deal")
+        .first()
+    )
 
 
 def access_message(
-    *, company: Company | int, user: User | int, message_id: int
+    *, membership: Membership, message_id: int
 ) -> tuple[MailMessage, MailThread] | None:
-    """The message and the user's conversation holding it (their own account's copy first)."""
-    threads = visibility.visible_threads(company=company, user=user)
-    membership = (
-        MailThreadMessage.objects.for_company(company)
-        .filter(message_id=message_id, thread__in=threads.values("pk"))
-        .select_related("message", "thread", "thread__account")
-        .order_by("thread_id")
-        .first()
+    """The message and the conversation holding it that the user reads it in: their own
+    mailbox's copy first, else a shared copy on an item they may see."""
+    for threads in (
+        visibility.mailbox_threads(membership=membership),
+        visibility.visible_threads(membership=membership),
+    ):
+        found = (
+            MailThreadMessage.objects.for_company(membership.company_id)
+            .filter(message_id=message_id, thread__in=threads.values("pk"))
+            .select_related("message", "thread", "thread__account", "thread__deal")
+            .order_by("thread_id")
+            .first()
+        )
+        if found is not None:
+            return found.message, found.thread
+    return None
+
+
+# --- Items' Email tabs (C4) ---------------------------------------------------------------------
+
+
+def _one_copy_each(membership: Membership, threads: QuerySet[MailThread]) -> QuerySet[MailThread]:
+    """One thread per conversation (copies in several accounts share their root message):
+    the member's own mailbox copy first, else the oldest."""
+    mine = visibility.mailbox_accounts(company=membership.company_id, user=membership.user_id)
+    chosen = (
+        threads.annotate(
+            theirs=Case(
+                When(account_id__in=mine.values("pk"), then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("root_message_id", "theirs", "id")
+        .distinct("root_message_id")
+        .values("pk")
     )
-    if membership is None:
-        return None
-    return membership.message, membership.thread
+    return MailThread.objects.for_company(membership.company_id).filter(pk__in=chosen)
+
+
+def item_conversations(
+    *, membership: Membership, kind: str, item_id: int | str
+) -> QuerySet[MailThread]:
+    """The conversations on an item's Email tab, each once, newest activity first."""
+    threads = visibility.item_threads(membership=membership, kind=kind, item_id=item_id)
+    return (
+        _one_copy_each(membership, threads)
+        .select_related("account", "deal", "lead", "project")
+        .order_by("-last_message_at", "-id")
+    )
+
+
+def item_messages(
+    *, membership: Membership, kind: str, item_id: int | str
+) -> QuerySet[MailMessage]:
+    """The messages of the conversations on an item's Email tab, each once, newest first
+    (`GET /persons/{id}/mailMessages`)."""
+    threads = visibility.item_threads(membership=membership, kind=kind, item_id=item_id)
+    held = MailThreadMessage.objects.for_company(membership.company_id).filter(
+        message_id=OuterRef("pk"), thread__in=threads.values("pk")
+    )
+    return (
+        MailMessage.objects.for_company(membership.company_id)
+        .filter(Exists(held))
+        .order_by("-received_at", "-id")
+    )
+
+
+def messages_threads(
+    *, membership: Membership, kind: str, item_id: int | str, message_ids: Sequence[int]
+) -> dict[int, MailThread]:
+    """For a page of `item_messages`: message id → the conversation it is shown in (the
+    member's own copy first)."""
+    threads = visibility.item_threads(membership=membership, kind=kind, item_id=item_id)
+    mine = set(
+        visibility.mailbox_accounts(
+            company=membership.company_id, user=membership.user_id
+        ).values_list("pk", flat=True)
+    )
+    chosen: dict[int, MailThread] = {}
+    for held in (
+        MailThreadMessage.objects.for_company(membership.company_id)
+        .filter(message_id__in=message_ids, thread__in=threads.values("pk"))
+        .select_related("thread", "thread__account", "thread__deal")
+        .order_by("thread_id")
+    ):
+        seen = chosen.get(held.message_id)
+        if seen is None or (seen.account_id not in mine and held.thread.account_id in mine):
+            chosen[held.message_id] = held.thread
+    return chosen
+
+
+def deal_alternatives(*, membership: Membership, thread: MailThread) -> list[Deal]:
+    """Open deals of the persons taking part, besides the linked one, that the member may
+    see: C2's one-click alternatives, most recently active first."""
+    if not thread.person_ids:
+        return []
+    deals = (
+        Deal.objects.for_company(membership.company_id)
+        .filter(
+            Q(person_id__in=thread.person_ids)
+            | Q(dealparticipant__person_id__in=thread.person_ids),
+            status=DealStatus.OPEN,
+            deleted_at__isnull=True,
+            is_archived=False,
+        )
+        .exclude(pk=thread.deal_id or 0)
+        .distinct()
+    )
+    return list(access.visible_items(deals, membership=membership).order_by("-updated_at")[:10])
 
 
 def thread_messages(*, company: Company | int, thread: MailThread) -> list[MailMessage]:

@@ -1,18 +1,46 @@
 """Who may see which conversations (D1 to D4): the one module that decides it. Every reader of
 threads and messages (inbox pages, detail views, the API, search, exports, notifications, AI)
-goes through these querysets; filtering happens in SQL.
+goes through these querysets; filtering happens in SQL. An architecture test
+(`tests/inbox/test_architecture.py`) fails when a view, serializer or task reads the mail tables
+without coming here.
 
-Today's rule is the mailbox rule: a user sees every conversation of the accounts they own
-(personal) or are a member of (team), and nothing else. The linking and visibility issue adds
-shared conversations on the detail views of linked items, team-only and private sharing, and
-the participant rule; they belong here and nowhere else."""
+The rules, each in one place below:
+
+- **Mailbox** (`mailbox_threads`): an account's conversations show, all of them, to its owner
+  (personal account) or its members (team account), and to nobody else: not to admins, and a
+  shared conversation never appears in another user's mailbox. A user who took part in a
+  conversation sees it through their own account's copy, which is in their own mailbox.
+- **Items** (`item_threads`): a conversation linked to an item (deal, lead, project; a person
+  taking part; an organization, through its people) shows on that item's detail view to a user
+  who may see the item (`crm.access`) when it is *Shared*, or when the user reads its mailbox
+  (a *Team only* conversation: the team account's members; a *Private* one: its owner).
+- **Anywhere** (`visible_threads`, `visible_messages`): the union of the two, for a direct read
+  by id (API get, a message's body, an attachment).
+- A conversation whose every sender is blocked (C5), or of a removed account, shows nowhere.
+- **Acting** (`can_manage`): changing a conversation's links, sharing, read or archive state is
+  for its mailbox's users only; who sees it on an item may read it, not change it.
+"""
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from typing import Any
 
-from crm.models import Company, User
-from inbox.models import MailAccount, MailAccountMember, MailMessage, MailThread, MailThreadMessage
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import Exists, F, Lookup, OuterRef, Q, QuerySet
+
+from contacts.models import Organization, Person
+from crm import access
+from crm.access import ItemKind
+from crm.models import Company, Membership, User
+from crm.sales.models import Deal, Lead, Project
+from inbox.models import (
+    MailAccount,
+    MailAccountMember,
+    MailMessage,
+    MailThread,
+    MailThreadMessage,
+    Sharing,
+)
 
 
 def mailbox_accounts(*, company: Company | int, user: User | int) -> QuerySet[MailAccount]:
@@ -26,17 +54,125 @@ def mailbox_accounts(*, company: Company | int, user: User | int) -> QuerySet[Ma
     )
 
 
-def visible_threads(*, company: Company | int, user: User | int) -> QuerySet[MailThread]:
-    """The conversations the user may see."""
+def _shown(company: Company | int) -> QuerySet[MailThread]:
+    """Threads that may show at all: not blocked, of a connected account."""
     return MailThread.objects.for_company(company).filter(
-        account__in=mailbox_accounts(company=company, user=user).values("pk")
+        blocked=False, account__removed_at__isnull=True
     )
 
 
-def visible_messages(*, company: Company | int, user: User | int) -> QuerySet[MailMessage]:
-    """The stored messages the user may see: those in a conversation they may see."""
-    memberships = MailThreadMessage.objects.for_company(company).filter(
+def _in_mailbox(membership: Membership) -> Q:
+    accounts = mailbox_accounts(company=membership.company_id, user=membership.user_id)
+    return Q(account_id__in=accounts.values("pk"))
+
+
+def mailbox_threads(*, membership: Membership) -> QuerySet[MailThread]:
+    """The user's mailbox: every conversation of the accounts they own or are a member of."""
+    return _shown(membership.company_id).filter(_in_mailbox(membership))
+
+
+def _item_link(kind: str, item_id: int | str, company_id: int) -> Q:
+    """Threads linked to one item."""
+    if kind == ItemKind.DEAL:
+        return Q(deal_id=item_id)
+    if kind == ItemKind.LEAD:
+        return Q(lead_id=item_id)
+    if kind == ItemKind.PROJECT:
+        return Q(project_id=item_id)
+    if kind == ItemKind.PERSON:
+        return Q(person_ids__contains=[item_id])
+    if kind == ItemKind.ORGANIZATION:
+        people = Person.objects.for_company(company_id).filter(
+            organization_id=item_id, deleted_at__isnull=True
+        )
+        return Q(person_ids__overlap=ArraySubquery(people.values("pk")))
+    raise ValueError(kind)
+
+
+_ITEM_MODELS = {
+    ItemKind.DEAL: Deal,
+    ItemKind.LEAD: Lead,
+    ItemKind.PROJECT: Project,
+    ItemKind.PERSON: Person,
+    ItemKind.ORGANIZATION: Organization,
+}
+
+
+def item_threads(*, membership: Membership, kind: str, item_id: int | str) -> QuerySet[MailThread]:
+    """The conversations shown on an item's detail view to this member; none when the member
+    may not see the item. Copies of one conversation in several accounts are all included:
+    `selectors.item_conversations` shows each conversation once."""
+    model = _ITEM_MODELS[ItemKind(kind)]
+    item = model.objects.for_company(membership.company_id).filter(pk=item_id)
+    if not access.visible_items(item, membership=membership).exists():
+        return MailThread.objects.none()
+    return (
+        _shown(membership.company_id)
+        .filter(_item_link(kind, item_id, membership.company_id), deleted=False)
+        .filter(Q(sharing=Sharing.SHARED) | _in_mailbox(membership))
+    )
+
+
+class _AnyOf(Lookup):  # type: ignore[type-arg]
+    """`id = ANY(array)`: a row's id among an outer row's array of ids."""
+
+    lookup_name = "any_of"
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
+
+
+def _on_a_visible_item(membership: Membership) -> Q:
+    """Linked to at least one item the member may see."""
+    company_id = membership.company_id
+
+    def visible(model: type[Deal] | type[Lead] | type[Project]) -> QuerySet[Any, Any]:
+        live: QuerySet[Any] = model.objects.for_company(company_id).filter(deleted_at__isnull=True)
+        return access.visible_items(live, membership=membership).values("pk")
+
+    persons = access.visible_items(
+        Person.objects.for_company(company_id).filter(deleted_at__isnull=True),
+        membership=membership,
+    )
+    organizations = access.visible_items(
+        Organization.objects.for_company(company_id), membership=membership
+    )
+    in_thread = Person.objects.for_company(company_id).filter(
+        _AnyOf(F("pk"), OuterRef("person_ids")), deleted_at__isnull=True
+    )
+    visible_person = in_thread.filter(
+        Q(pk__in=persons.values("pk")) | Q(organization_id__in=organizations.values("pk"))
+    )
+    return (
+        Q(deal_id__in=visible(Deal))
+        | Q(lead_id__in=visible(Lead))
+        | Q(project_id__in=visible(Project))
+        | Q(Exists(visible_person))
+    )
+
+
+def visible_threads(*, membership: Membership) -> QuerySet[MailThread]:
+    """The conversations the member may read by id: in their mailbox, or shared and linked to an
+    item they may see. For lists use `mailbox_threads` or `item_threads`."""
+    return _shown(membership.company_id).filter(
+        _in_mailbox(membership) | (Q(sharing=Sharing.SHARED) & _on_a_visible_item(membership))
+    )
+
+
+def visible_messages(*, membership: Membership) -> QuerySet[MailMessage]:
+    """The stored messages the member may read: those in a conversation they may read."""
+    memberships = MailThreadMessage.objects.for_company(membership.company_id).filter(
         message_id=OuterRef("pk"),
-        thread__in=visible_threads(company=company, user=user).values("pk"),
+        thread__in=visible_threads(membership=membership).values("pk"),
     )
-    return MailMessage.objects.for_company(company).filter(Exists(memberships))
+    return MailMessage.objects.for_company(membership.company_id).filter(Exists(memberships))
+
+
+def can_manage(*, membership: Membership, thread: MailThread) -> bool:
+    """May the member change this conversation (links, sharing, read, archive)?"""
+    return (
+        thread.company_id == membership.company_id
+        and mailbox_threads(membership=membership).filter(pk=thread.pk).exists()
+    )

@@ -1,8 +1,9 @@
 """The ingest pipeline's database side: one batch of fetched messages of one folder in, stored
 messages, locations and threads out (DESIGN.md, The ingest pipeline).
 
-    parse (pure, before the transaction) → dedupe → thread (pure) → link (pure) → visibility
-    (the next issue's stage) → store
+    parse (pure, before the transaction) → dedupe → thread (pure) → link (persons by address,
+    pure) → store → link the threads (`inbox.linking`: persons, blocked senders, the open deal
+    or lead) and visibility (a new thread takes its account's default sharing)
 
 Everything here runs inside the caller's transaction, bound to the company, while the caller
 holds the account's sync lock. One read per stage for the whole batch, then bulk writes keyed
@@ -23,9 +24,9 @@ from django.db.backends.utils import CursorWrapper
 
 from contacts import selectors as contacts_selectors
 from crm import hooks
-from inbox import rawstore
+from inbox import linking, rawstore
+from inbox.linkrules import link_addresses
 from mailsync.pipeline import threads
-from mailsync.pipeline.link import link_addresses
 from mailsync.pipeline.parse import parse_message
 from mailsync.pipeline.types import ParsedMessage
 from mailsync.providers.base import FetchedMessage
@@ -156,6 +157,8 @@ def ingest_batch(
         if to_thread:
             result.thread_ids.update(_thread(cursor, company_id, account_id, to_thread, now))
         threads_refresh(company_id=company_id, thread_ids=result.thread_ids)
+        # --- Link (persons, blocked senders, the open deal or lead) and visibility. ---
+        linking.threads_relink(company_id=company_id, thread_ids=result.thread_ids)
 
     if announce and created:
         event = hooks.MailReceived(
@@ -365,12 +368,15 @@ def _thread(
             """
             INSERT INTO inbox_mailthread
                 (company_id, account_id, subject, snippet, message_count, has_attachments,
-                 is_unread, folder_roles, folder_ids, archived, deleted, created_at, updated_at)
-            SELECT %s, %s, '', '', 0, false, false, '{}', '{}', false, false, %s, %s
-            FROM generate_series(1, %s)
+                 is_unread, folder_roles, folder_ids, archived, deleted, created_at, updated_at,
+                 sharing, blocked, person_ids, link_manual)
+            SELECT %s, a.id, '', '', 0, false, false, '{}', '{}', false, false, %s, %s,
+                   a.default_sharing, false, '{}', false
+            FROM inbox_mailaccount a CROSS JOIN generate_series(1, %s)
+            WHERE a.company_id = %s AND a.id = %s
             RETURNING id
             """,
-            [company_id, account_id, now, now, plan.new_thread_count],
+            [company_id, now, now, plan.new_thread_count, company_id, account_id],
         )
         new_thread_ids = sorted(row[0] for row in cursor.fetchall())
 
@@ -379,6 +385,18 @@ def _thread(
 
     touched = set(new_thread_ids)
     for gone, into in plan.merges.items():
+        # A link chosen by hand survives the merge (onto a thread without one).
+        cursor.execute(
+            """
+            UPDATE inbox_mailthread t
+            SET deal_id = g.deal_id, lead_id = g.lead_id, project_id = g.project_id,
+                link_manual = true
+            FROM inbox_mailthread g
+            WHERE t.company_id = %s AND t.id = %s AND g.company_id = %s AND g.id = %s
+              AND g.link_manual AND NOT t.link_manual
+            """,
+            [company_id, into, company_id, gone],
+        )
         for table in ("inbox_mailthreadmessage", "inbox_mailthreadkey"):
             cursor.execute(
                 f"UPDATE {table} SET thread_id = %s "  # noqa: S608 - our own table names
@@ -445,6 +463,7 @@ def threads_refresh(*, company_id: int, thread_ids: Iterable[int]) -> None:
                 folder_roles = a.folder_roles,
                 subject = a.subject,
                 snippet = a.snippet,
+                root_message_id = a.root_message_id,
                 updated_at = now()
             FROM unnest(%s::bigint[]) AS listed(thread_id)
             CROSS JOIN LATERAL (
@@ -461,7 +480,9 @@ def threads_refresh(*, company_id: int, thread_ids: Iterable[int]) -> None:
                        (array_agg(m.subject ORDER BY coalesce(m.sent_at, m.received_at), m.id)
                        )[1] AS subject,
                        (array_agg(m.snippet ORDER BY coalesce(m.sent_at, m.received_at) DESC,
-                                  m.id DESC))[1] AS snippet
+                                  m.id DESC))[1] AS snippet,
+                       (array_agg(m.id ORDER BY coalesce(m.sent_at, m.received_at), m.id)
+                       )[1] AS root_message_id
                 FROM inbox_mailthreadmessage tm
                 JOIN inbox_mailmessage m ON m.id = tm.message_id AND m.company_id = %s
                 CROSS JOIN LATERAL (
@@ -618,6 +639,8 @@ def locations_remove(
                 [company_id, orphan_ids],
             )
     threads_refresh(company_id=company_id, thread_ids=touched)
+    # Messages left threads: their persons (and so their deal) may have changed.
+    linking.threads_relink(company_id=company_id, thread_ids=touched)
 
     transaction.on_commit(lambda: _raw_delete_all(raw_paths))
     return removed

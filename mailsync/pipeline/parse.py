@@ -763,6 +763,19 @@ def _parse_date(value: str) -> datetime | None:
     return parsed
 
 
+# Senders that are machines, not people: a message from one concerns nobody in the CRM.
+_AUTOMATED_LOCAL_PART = re.compile(
+    r"(?:[^@]*[-_.])?(?:(?:no|do[-_.]?not)[-_.]?reply|bounces?)(?:[-_.][^@]*)?"
+    r"|mailer[-_.]?daemon|postmaster|notifications?"
+)
+
+
+def automated_sender(address: str) -> bool:
+    """`noreply@`, `no-reply-123@`, `mailer-daemon@`, `bounce+abc@`, `notifications@` ..."""
+    local = address.partition("@")[0].partition("+")[0]
+    return bool(local) and _AUTOMATED_LOCAL_PART.fullmatch(local) is not None
+
+
 def _participants(values_by_name: dict[str, list[str]]) -> tuple[Participant, ...]:
     participants: list[Participant] = []
     seen: set[tuple[ParticipantRole, str]] = set()
@@ -876,9 +889,11 @@ def _parse(raw: bytes) -> ParsedMessage:
     if any(part.truncated for part in _walk_all(root)):
         notes.append("truncated-mime")
 
+    participants = _participants(values)
     auto_submitted = first("auto-submitted").split(";")[0].strip().lower()
     is_bulk = (
-        "list-id" in values
+        any(p.role is ParticipantRole.FROM and automated_sender(p.address) for p in participants)
+        or "list-id" in values
         or "list-unsubscribe" in values
         or first("precedence").strip().lower() in ("bulk", "list", "junk")
         or auto_submitted not in ("", "no")
@@ -896,7 +911,7 @@ def _parse(raw: bytes) -> ParsedMessage:
         subject=subject,
         thread_subject=thread_subject(subject),
         date=date,
-        participants=_participants(values),
+        participants=participants,
         body_text=body_text,
         body_html=body_html,
         snippet=_snippet(body_text),

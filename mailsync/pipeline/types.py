@@ -66,7 +66,8 @@ class ParsedMessage:
     snippet: str  # up to 225 characters of text, whitespace collapsed
     attachments: tuple[ParsedAttachment, ...]
     size: int  # bytes of the raw message
-    # List-Id / Precedence: bulk|list|junk / Auto-Submitted other than "no": mail about nobody.
+    # List-Id / Precedence: bulk|list|junk / Auto-Submitted other than "no", or a machine sender
+    # (noreply@, mailer-daemon@, ...): mail about nobody, never linked to persons or deals.
     is_bulk: bool
     headers: tuple[tuple[str, str], ...] = ()  # a few kept for later stages (e.g. List-Id)
     parse_error: str = ""

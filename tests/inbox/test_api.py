@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
@@ -30,6 +31,7 @@ THREAD_KEYS = {
     "last_message_timestamp", "first_message_timestamp", "last_message_sent_timestamp",
     "last_message_received_timestamp", "add_time", "update_time", "deal_id", "deal_status",
     "lead_id",
+    "project_id",  # ours: Pipedrive's threads link to deals and leads only
 }  # fmt: skip
 MESSAGE_KEYS = {
     "id", "from", "to", "cc", "bcc", "body_url", "account_id", "user_id", "mail_thread_id",
@@ -42,6 +44,17 @@ MESSAGE_KEYS = {
 
 def get(client: Client, path: str, token: str) -> tuple[int, Any]:
     response = client.get(path, headers={"x-api-token": token})
+    return response.status_code, response.json()
+
+
+def put_form(client: Client, path: str, token: str, data: dict[str, str]) -> tuple[int, Any]:
+    """A PUT as Pipedrive's clients send it: form-encoded."""
+    response = client.put(
+        path,
+        data=urlencode(data),
+        content_type="application/x-www-form-urlencoded",
+        headers={"x-api-token": token},
+    )
     return response.status_code, response.json()
 
 
@@ -159,6 +172,11 @@ def test_mail_shows_only_to_the_accounts_owner_and_members(
 ) -> None:
     _, body = get(api, "/api/v1/mailbox/mailThreads?folder=inbox", cast.alice_token)
     thread_id = body["data"][0]["id"]
+    # Private: shared, it would show to Bob on the person it is linked to (the matrix test).
+    status, _ = put_form(
+        api, f"/api/v1/mailbox/mailThreads/{thread_id}", cast.alice_token, {"shared_flag": "0"}
+    )
+    assert status == 200
 
     # Bob (same company, not a member) and Carol (another company) see nothing of it.
     for token in (cast.bob_token, cast.carol_token):
