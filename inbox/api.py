@@ -59,7 +59,8 @@ def _party(party: selectors.Party) -> dict[str, Any]:
 
 
 def _folders(roles: list[str] | set[str], archived: bool) -> list[str]:
-    shown = [role for role in ("inbox", "drafts", "sent") if role in roles]
+    # An archived thread leaves the inbox (as Pipedrive's archived_flag does).
+    shown = [r for r in ("inbox", "drafts", "sent") if r in roles and not (archived and r == "inbox")]
     if archived or FolderRole.ARCHIVE in roles:
         shown.append("archive")
     return shown
@@ -251,21 +252,21 @@ def _thread_or_404(request: Request, thread_id: int) -> MailThread:
     return thread
 
 
+_UNLINK = ("", "null", None, 0, "0")
+
+
 class _NullableInt(serializers.IntegerField):
     """An id, or empty / "null" / 0 to unlink."""
 
-    def to_internal_value(self, data: Any) -> int | None:  # type: ignore[override]
-        if data in ("", "null", None, 0, "0"):
-            return None
-        value: int = super().to_internal_value(data)
-        return value
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        return None if data in _UNLINK else super().run_validation(data)
 
 
 class _NullableUuid(serializers.UUIDField):
-    def to_internal_value(self, data: Any) -> str | None:  # type: ignore[override]
-        if data in ("", "null", None, 0, "0"):
-            return None
-        return str(super().to_internal_value(data))
+    """A lead's UUID (as text), or empty / "null" / 0 to unlink."""
+
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        return None if data in _UNLINK else str(super().run_validation(data))
 
 
 class ThreadUpdateSerializer(serializers.Serializer[Any]):
