@@ -13,3 +13,4 @@ class InboxConfig(AppConfig):
         # Linking re-runs for mail already stored (C1, C2).
         hooks.subscribe(hooks.PERSON_ADDRESSES_CHANGED, linking.on_person_addresses_changed)
         hooks.subscribe(hooks.DEAL_STATUS_CHANGED, linking.on_deal_status_changed)
+        hooks.subscribe(hooks.ITEM_EVENT, linking.on_item_event)

@@ -277,3 +277,24 @@ def on_deal_status_changed(event: hooks.DealStatusChanged) -> None:
     person_threads_relink(
         company_id=event.company_id, person_id=event.person_id, deal_id=event.deal_id
     )
+
+
+def _person_of(shape: object) -> int | None:
+    person_id = shape.get("person_id") if isinstance(shape, dict) else None
+    return person_id if isinstance(person_id, int) else None
+
+
+def on_item_event(event: hooks.ItemEvent) -> None:
+    """A deal changed person, or a lead was added, changed (archived, converted, another
+    person) or deleted: re-decide the mail of the persons concerned."""
+    if event.kind == "deal" and not (
+        event.action == "updated" and "person_id" in event.changed_fields
+    ):
+        return  # a deal's status changes come through DEAL_STATUS_CHANGED
+    if event.kind not in ("deal", "lead"):
+        return
+    shapes = [event.current.get("2.0"), (event.previous or {}).get("2.0")]
+    persons = {person for shape in shapes if (person := _person_of(shape)) is not None}
+    deal_id = int(event.item_id) if event.kind == "deal" else None
+    for person_id in sorted(persons):
+        person_threads_relink(company_id=event.company_id, person_id=person_id, deal_id=deal_id)

@@ -214,19 +214,29 @@ def test_a_lead_until_a_deal_opens_then_the_deal(
 ) -> None:
     u = mail_user
     pat = person(cast, alice, "Pat", ["pat@customer.test"])
+    quinn = person(cast, alice, "Quinn", ["quinn@customer.test"])
+    dovecot.append(u.username, u.password, "INBOX", message(1, subject="Interested", to=u.email))
+    account = connect(cast, dovecot, u)
+    synced(cast, account)
+    assert thread(cast, "Interested").lead_id is None
+
+    # A lead made for Pat afterwards takes Pat's stored mail.
     with acting(cast):
         lead = sales_services.lead_create(
             company=cast.company_a,
             membership=alice,
             fields={"title": "Inbound", "person_id": pat.pk},
         )
-    dovecot.append(u.username, u.password, "INBOX", message(1, subject="Interested", to=u.email))
-    account = connect(cast, dovecot, u)
-    synced(cast, account)
     assert str(thread(cast, "Interested").lead_id) == str(lead.pk)
     assert tab(cast, alice, "lead", str(lead.pk)) == ["Interested"]
 
-    opened = deal(cast, alice, "Qualified", pat)
+    # A deal opens, for Quinn: nothing changes for Pat's mail; then it is Pat's deal.
+    opened = deal(cast, alice, "Qualified", quinn)
+    assert thread(cast, "Interested").deal_id is None
+    with acting(cast):
+        sales_services.deal_update(
+            company=cast.company_a, membership=alice, deal=opened, fields={"person_id": pat.pk}
+        )
     interested = thread(cast, "Interested")
     assert (interested.deal_id, interested.lead_id) == (opened.pk, None)
 
