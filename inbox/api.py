@@ -13,7 +13,7 @@ user may not see is a 404, the same answer as one that does not exist.
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from django.http import HttpResponse
@@ -37,7 +37,10 @@ from crm.api.views import ApiView
 from crm.sales.models import Deal, Lead, Project
 from crm.services import ServiceError
 from inbox import sanitize, selectors, services, visibility
-from inbox.models import SHARING_BY_KIND, FolderRole, MailMessage, MailThread, Sharing
+from inbox.models import SHARING_BY_KIND, FolderRole, Sharing
+
+if TYPE_CHECKING:
+    from inbox.models import MailMessage, MailThread
 
 MAIL_SERVICE_EXTRAS = {"statusCode": 2000, "statusText": "Success", "service": "email-api"}
 _INLINE = "inline"
@@ -60,7 +63,9 @@ def _party(party: selectors.Party) -> dict[str, Any]:
 
 def _folders(roles: list[str] | set[str], archived: bool) -> list[str]:
     # An archived thread leaves the inbox (as Pipedrive's archived_flag does).
-    shown = [r for r in ("inbox", "drafts", "sent") if r in roles and not (archived and r == "inbox")]
+    shown = [
+        r for r in ("inbox", "drafts", "sent") if r in roles and not (archived and r == "inbox")
+    ]
     if archived or FolderRole.ARCHIVE in roles:
         shown.append("archive")
     return shown
