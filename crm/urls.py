@@ -28,6 +28,7 @@ urlpatterns = [
     path("", include("contacts.web.urls")),
     path("", include("crm.sales.web.urls")),
     path("", include("mailsync.web.urls")),
+    path("", include("inbox.web.urls")),
     path("", include("crm.web.urls")),
 ]
 

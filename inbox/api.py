@@ -12,7 +12,6 @@ user may not see is a 404, the same answer as one that does not exist.
 
 from __future__ import annotations
 
-import html
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
@@ -36,7 +35,7 @@ from crm.api.schema import envelope, error_responses
 from crm.api.views import ApiView
 from crm.sales.models import Deal, Lead, Project
 from crm.services import ServiceError
-from inbox import sanitize, selectors, services, visibility
+from inbox import bodies, selectors, services, visibility
 from inbox.models import SHARING_BY_KIND, FolderRole, Sharing
 
 if TYPE_CHECKING:
@@ -191,15 +190,8 @@ def message_data(
         "has_real_attachments_flag": flag(bool(kinds - {_INLINE})),
     }
     if include_body:
-        data["body"] = message_body_html(message)
+        data["body"] = bodies.message_body_html(message)
     return data
-
-
-def message_body_html(message: MailMessage) -> str:
-    """The body for display: the HTML sanitized, or the text escaped into a <pre>."""
-    if message.body_html:
-        return sanitize.sanitize_html(message.body_html)
-    return f'<pre style="white-space: pre-wrap">{html.escape(message.body_text)}</pre>'
 
 
 def _bool_param(request: Request, name: str) -> bool:
@@ -437,14 +429,7 @@ class MailMessageBodyView(ApiView):
     )
     def get(self, request: Request, id: str) -> HttpResponse:
         message, _thread = _message_or_404(request, int(id))
-        response = HttpResponse(message_body_html(message), content_type="text/html; charset=utf-8")
-        # Shown in a sandboxed frame: no scripts, no remote loads, no forms.
-        response["Content-Security-Policy"] = (
-            "sandbox; default-src 'none'; img-src data: 'self'; style-src 'unsafe-inline'"
-        )
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Referrer-Policy"] = "no-referrer"
-        return response
+        return bodies.body_response(message)
 
 
 _ITEM_PATHS: dict[str, tuple[ItemKind, type[Any], Any]] = {

@@ -14,6 +14,7 @@ from crm.models import Company, Membership
 from crm.sales.models import Deal, DealStatus
 from inbox import visibility
 from inbox.models import (
+    BlockedAddress,
     FolderRole,
     MailAttachment,
     MailMessage,
@@ -71,19 +72,25 @@ def access_message(
 ) -> tuple[MailMessage, MailThread] | None:
     """The message and the conversation holding it that the user reads it in: their own
     mailbox's copy first, else a shared copy on an item they may see."""
+    held = (
+        MailThreadMessage.objects.for_company(membership.company_id)
+        .filter(message_id=message_id)
+        .values_list("thread_id", flat=True)
+    )
+    thread_ids = list(held)  # a message is in one thread per account: a handful
     for threads in (
         visibility.mailbox_threads(membership=membership),
         visibility.visible_threads(membership=membership),
     ):
-        found = (
-            MailThreadMessage.objects.for_company(membership.company_id)
-            .filter(message_id=message_id, thread__in=threads.values("pk"))
-            .select_related("message", "thread", "thread__account", "thread__deal")
-            .order_by("thread_id")
+        thread = (
+            threads.filter(pk__in=thread_ids)
+            .select_related("account", "deal")
+            .order_by("pk")
             .first()
         )
-        if found is not None:
-            return found.message, found.thread
+        if thread is not None:
+            message = MailMessage.objects.for_company(membership.company_id).get(pk=message_id)
+            return message, thread
     return None
 
 
@@ -215,7 +222,8 @@ def message_facts(
     *, company: Company | int, account_id: int, message_ids: Sequence[int]
 ) -> MessageFacts:
     """Parties, flags, folders and attachment kinds of a page of messages: three queries
-    whatever the page's size."""
+    whatever the page's size. The caller read these messages through `visibility` (and the
+    account is that of the conversation it shows them in)."""
     parties: dict[int, list[Party]] = defaultdict(list)
     for row in (
         MailParticipant.objects.for_company(company)
@@ -248,7 +256,7 @@ def thread_parties(
     *, company: Company | int, thread_ids: Iterable[int]
 ) -> dict[int, list[tuple[Party, int]]]:
     """Thread id → (party, message time in epoch ms) of every message of the thread: one query
-    for a page of threads."""
+    for a page of threads. The caller read these threads through `visibility`."""
     result: dict[int, list[tuple[Party, int]]] = defaultdict(list)
     memberships = MailThreadMessage.objects.for_company(company).filter(thread_id__in=thread_ids)
     rows = (
@@ -273,3 +281,41 @@ def thread_parties(
         for thread_id in thread_of[message_id]:
             result[thread_id].append((party, int(received.timestamp() * 1000)))
     return dict(result)
+
+
+def thread_attachments(
+    *, membership: Membership, thread_id: int
+) -> dict[int, list[MailAttachment]]:
+    """Message id → the files of that message (inline images left out: they show in the body),
+    for a conversation the member may see; empty otherwise. One query."""
+    threads = visibility.visible_threads(membership=membership).filter(pk=thread_id)
+    held = MailThreadMessage.objects.for_company(membership.company_id).filter(
+        thread__in=threads.values("pk")
+    )
+    result: dict[int, list[MailAttachment]] = defaultdict(list)
+    for attachment in (
+        MailAttachment.objects.for_company(membership.company_id)
+        .filter(message_id__in=held.values("message_id"))
+        .exclude(kind="inline")
+        .order_by("message_id", "id")
+    ):
+        result[attachment.message_id].append(attachment)
+    return dict(result)
+
+
+def blocked_addresses(
+    *, membership: Membership
+) -> tuple[list[BlockedAddress], list[BlockedAddress]]:
+    """C5: the company-wide blocks, and the member's own (they hide mail in the member's own
+    accounts only). Another user's personal blocks are theirs alone, not even shown to admins."""
+    blocks = (
+        BlockedAddress.objects.for_company(membership.company_id)
+        .filter(Q(user__isnull=True) | Q(user_id=membership.user_id))
+        .select_related("created_by")
+        .order_by("value", "id")
+    )
+    company_wide: list[BlockedAddress] = []
+    mine: list[BlockedAddress] = []
+    for block in blocks:
+        (company_wide if block.user_id is None else mine).append(block)
+    return company_wide, mine

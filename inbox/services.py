@@ -243,12 +243,8 @@ def block_remove(*, membership: Membership, block_id: int) -> None:
 def account_sharing_apply(*, membership: Membership, account: MailAccount) -> int:
     """Give every conversation of the account its default sharing (the user asked for it in
     bulk); return how many changed."""
-    if (
-        not visibility.mailbox_accounts(company=membership.company_id, user=membership.user_id)
-        .filter(pk=account.pk)
-        .exists()
-    ):
-        raise ServiceError(_("Only the users of this mailbox can change its conversations."))
+    if account.company_id != membership.company_id or account.owner_id != membership.user_id:
+        raise ServiceError(_("Only the owner of this mailbox can change all its conversations."))
     return (
         MailThread.objects.for_company(membership.company_id)
         .filter(account_id=account.pk)

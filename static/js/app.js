@@ -41,3 +41,32 @@
   document.addEventListener("DOMContentLoaded", function () { revealCopyButtons(document); });
   document.addEventListener("htmx:afterSettle", function (event) { revealCopyButtons(event.target); });
 })();
+
+// The Email tab (inbox): a conversation opens in place under its row; its "Close" folds it
+// again and gives the focus back to the row's subject.
+(function () {
+  "use strict";
+
+  function opener(slot) {
+    return document.querySelector('[aria-controls="' + slot.id + '"]');
+  }
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var slot = event.detail.target;
+    if (!slot.classList || !slot.classList.contains("email-thread-slot")) return;
+    var button = opener(slot);
+    if (button) button.setAttribute("aria-expanded", slot.children.length ? "true" : "false");
+  });
+  document.addEventListener("click", function (event) {
+    var close = event.target.closest("[data-email-close]");
+    if (!close) return;
+    var slot = close.closest(".email-thread-slot");
+    if (!slot) return;
+    slot.innerHTML = "";
+    var button = opener(slot);
+    if (button) {
+      button.setAttribute("aria-expanded", "false");
+      button.focus();
+    }
+  });
+})();

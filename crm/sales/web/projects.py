@@ -1,5 +1,5 @@
 """The project pages: the board by phase (cards move between phases) and the detail with its
-linked deals, persons and organizations."""
+linked deals, persons and organizations, and its Email tab (served by the inbox)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from crm.sales.models import Project, ProjectBoard
 from crm.sales.web import choices
 from crm.sales.web.access import page_access
 from crm.sales.web.forms import LinkForm, PhaseMoveForm, ProjectForm, add_item_error
-from crm.sales.web.responses import htmx_redirect
+from crm.sales.web.responses import email_slot_url, htmx_redirect
 from crm.services import ServiceError
 from crm.web.permissions import MemberRequest, member_required
 
@@ -227,6 +227,7 @@ def _project_page(
             "persons": persons,
             "organizations": organizations,
             "hidden_links": hidden,
+            "email_slot_url": email_slot_url(kind="project", item_id=project.pk),
             "changes": crm_selectors.item_changes(
                 company=request.company, kind=ItemKind.PROJECT, item_key=project.pk
             )[:50],

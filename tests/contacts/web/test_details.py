@@ -167,17 +167,23 @@ def test_merge_picks_the_other_person_by_search(cast: Cast, alice_client: Client
     assert {value for value, _ in _emails(cast, keep.pk)} == {"pat@a.test", "pat@b.test"}
 
 
-@pytest.mark.urls("tests.contacts.web.urls_without_slots")
-def test_the_email_tab_shows_an_empty_state_until_the_inbox_exists(
+def test_the_email_tab_loads_the_inbox_fragment_and_its_empty_state(
     cast: Cast, alice_client: Client
 ) -> None:
     person = make_person(cast)
     organization = make_organization(cast)
-    for url in (f"/contacts/persons/{person.pk}", f"/contacts/organizations/{organization.pk}"):
+    for kind, url in (
+        ("person", f"/contacts/persons/{person.pk}"),
+        ("organization", f"/contacts/organizations/{organization.pk}"),
+    ):
+        item_id = person.pk if kind == "person" else organization.pk
         html = alice_client.get(url).content.decode()
-        assert "No email conversations yet" in html
         assert 'id="tab-email"' in html
-        assert "Deals and leads" not in html  # no deals app yet: no empty slot either
+        fragment_url = f"/items/{kind}/{item_id}/emails"
+        assert f'hx-get="{fragment_url}"' in html
+        fragment = alice_client.get(fragment_url, headers=HTMX)
+        assert fragment.status_code == 200
+        assert "No email conversations yet." in fragment.content.decode()
 
 
 @pytest.mark.urls("tests.contacts.web.urls_with_slots")

@@ -214,9 +214,9 @@ def test_deal_detail_edits_fields_and_shows_history_and_email_slot(
     assert "Change history" in page
     assert "Bigger rocket" in page
     assert 'id="email"' in page
-    # The inbox app has not defined its URL yet: the empty state, no request to a missing page.
-    assert "No email conversations linked yet." in page
-    assert 'hx-trigger="load"' not in page
+    # The Email tab loads the inbox's fragment of the deal's conversations.
+    assert f'hx-get="/items/deal/{deal.pk}/emails"' in page
+    assert 'hx-trigger="load"' in page
 
 
 def test_new_label_inline_is_put_on_the_deal(cast: Cast, acme: Acme, alice_client: Client) -> None:

@@ -1,0 +1,14 @@
+"""The inbox's pages and fragments; crm.urls mounts them at the site root (no trailing slash,
+like the rest of the site).
+
+- `emails`: the Email tab of person, organization, deal, lead and project pages (C4), a
+  conversation opened in place, and its linking and sharing controls (C3, D3).
+- `blocklist`: Settings → Blocked addresses (C5)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver
+
+from inbox.web import blocklist, emails
+
+urlpatterns: list[URLPattern | URLResolver] = [*emails.urlpatterns, *blocklist.urlpatterns]
