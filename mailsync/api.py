@@ -6,8 +6,11 @@
 - `GET|PATCH|DELETE /mailbox/mailAccounts/{id}`
 - `POST /mailbox/mailAccounts/{id}/sync`: sync now
 
-The account object carries its sync state, progress and last error (A6). The password is
-write-only: no answer ever contains it.
+The account object carries its sync state, progress and last error (A6), and what new
+conversations get: `default_sharing` (D3: `shared` or `private` for a personal account, `shared`
+or `team` for a team account) and `link_mode` (C2: `automatic` links persons and their open deal
+or lead, `manual` persons only). Changing either leaves existing conversations as they are. The
+password is write-only: no answer ever contains it.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from crm.api.schema import envelope, error_responses
 from crm.api.views import ApiView
 from crm.models import Membership
 from inbox import visibility
-from inbox.models import AccountKind, MailAccount, MailAccountMember, MailFolder
+from inbox.models import AccountKind, LinkMode, MailAccount, MailAccountMember, MailFolder, Sharing
 from mailsync import services
 from mailsync.models import SyncState
 from mailsync.sync import folder_syncs
@@ -87,6 +90,8 @@ def account_data(
         "username": account.username,
         "sync_scope": scope,
         "sync_since_days": account.sync_since_days,
+        "default_sharing": account.default_sharing,
+        "link_mode": account.link_mode,
         "folders": [
             {
                 "name": f.name,
@@ -157,6 +162,16 @@ class ScopeField(serializers.Field[Any, Any, Any, Any]):
         return value
 
 
+_SHARING_HELP = (
+    "The sharing of new conversations: shared or private for a personal account, shared or "
+    "team for a team account. Existing conversations keep theirs."
+)
+_LINK_MODE_HELP = (
+    "automatic: new conversations link to their persons and the persons' open deal or lead; "
+    "manual: to their persons only."
+)
+
+
 class AccountCreateSerializer(serializers.Serializer[Any]):
     provider = serializers.ChoiceField(choices=["imap"])
     email = serializers.EmailField(max_length=320)
@@ -181,6 +196,12 @@ class AccountCreateSerializer(serializers.Serializer[Any]):
     sync_since_days = serializers.IntegerField(
         min_value=services.MIN_SINCE_DAYS, max_value=services.MAX_SINCE_DAYS, default=90
     )
+    default_sharing = serializers.ChoiceField(
+        choices=Sharing.choices, default=Sharing.SHARED, help_text=_SHARING_HELP
+    )
+    link_mode = serializers.ChoiceField(
+        choices=LinkMode.choices, default=LinkMode.AUTOMATIC, help_text=_LINK_MODE_HELP
+    )
 
 
 class AccountUpdateSerializer(serializers.Serializer[Any]):
@@ -192,6 +213,12 @@ class AccountUpdateSerializer(serializers.Serializer[Any]):
     )
     password = serializers.CharField(
         max_length=1000, write_only=True, trim_whitespace=False, required=False
+    )
+    default_sharing = serializers.ChoiceField(
+        choices=Sharing.choices, required=False, help_text=_SHARING_HELP
+    )
+    link_mode = serializers.ChoiceField(
+        choices=LinkMode.choices, required=False, help_text=_LINK_MODE_HELP
     )
 
 
@@ -276,6 +303,8 @@ class MailAccountListView(ApiView):
             sync_all_folders=scope == "all",
             selected_folders=() if scope == "all" else tuple(scope),
             sync_since_days=fields["sync_since_days"],
+            default_sharing=fields["default_sharing"],
+            link_mode=fields["link_mode"],
         )
         try:
             account = services.account_connect(
@@ -303,7 +332,8 @@ class MailAccountDetailView(ApiView):
         summary="Change a mail account",
         description=(
             "What syncs (`sync_scope`, `sync_since_days`), its name, a team account's "
-            "members; a new `password` reconnects it (tested first). Owner only."
+            "members, what new conversations get (`default_sharing`, `link_mode`); a new "
+            "`password` reconnects it (tested first). Owner only."
         ),
         tags=["Mailbox"],
         parameters=[_ID],
@@ -330,6 +360,8 @@ class MailAccountDetailView(ApiView):
                 selected_folders=None if scope in (None, "all") else scope,
                 sync_since_days=fields.get("sync_since_days"),
                 member_ids=fields.get("member_ids"),
+                default_sharing=fields.get("default_sharing"),
+                link_mode=fields.get("link_mode"),
             )
         except services.AccountError as error:
             _raise_account_error(error)

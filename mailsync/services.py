@@ -1,6 +1,7 @@
-"""Writes of mail accounts: connect (after a live connection test), change what syncs,
-reconnect, ask for a sync, disconnect. Views, the API and tasks call these; nothing else
-writes accounts or their sync state."""
+"""Writes of mail accounts: connect (after a live connection test), change what syncs and what
+new conversations get (their sharing, D3; their linking mode, C2), reconnect, ask for a sync,
+disconnect. Views, the API and tasks call these; nothing else writes accounts or their sync
+state."""
 
 from __future__ import annotations
 
@@ -14,7 +15,15 @@ from django.db.models import F
 
 from crm import encryption
 from crm.models import Company, Membership, User
-from inbox.models import AccountKind, MailAccount, MailAccountMember, MailFolder
+from inbox.models import (
+    SHARING_BY_KIND,
+    AccountKind,
+    LinkMode,
+    MailAccount,
+    MailAccountMember,
+    MailFolder,
+    Sharing,
+)
 from mailsync.models import FolderCursor, Health, SyncState
 from mailsync.providers import imap, smtp
 from mailsync.providers.base import ConnectionSettings, ProviderError, RemoteFolder
@@ -48,6 +57,8 @@ class ImapAccountInput:
     sync_all_folders: bool = True
     selected_folders: tuple[str, ...] = ()
     sync_since_days: int = 90
+    default_sharing: str = Sharing.SHARED
+    link_mode: str = LinkMode.AUTOMATIC
 
 
 def _is_loopback(host: str) -> bool:
@@ -59,8 +70,26 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _validate(data: ImapAccountInput) -> None:
+def _conversation_errors(
+    *, kind: str, default_sharing: str | None, link_mode: str | None
+) -> dict[str, str]:
+    """D3 and C2: the sharing must be one the account's kind offers (a personal account has no
+    team; a team account's mail is never one user's private mail)."""
     errors: dict[str, str] = {}
+    allowed = SHARING_BY_KIND.get(kind)
+    if default_sharing is not None and allowed is not None and default_sharing not in allowed:
+        kind_name = str(AccountKind(kind).label).lower()
+        choices = " or ".join(str(Sharing(choice).label) for choice in allowed)
+        errors["default_sharing"] = f"A {kind_name} account's conversations are {choices}."
+    if link_mode is not None and link_mode not in LinkMode.values:
+        errors["link_mode"] = "Choose automatic or manual."
+    return errors
+
+
+def _validate(data: ImapAccountInput) -> None:
+    errors: dict[str, str] = _conversation_errors(
+        kind=data.kind, default_sharing=data.default_sharing, link_mode=data.link_mode
+    )
     if "@" not in data.email_address:
         errors["email"] = "Enter an email address."
     if not data.imap_host:
@@ -179,6 +208,8 @@ def account_connect(*, company: Company, owner: User, data: ImapAccountInput) ->
         secret_encrypted=encryption.encrypt(data.password),
         sync_all_folders=data.sync_all_folders,
         sync_since_days=data.sync_since_days,
+        default_sharing=data.default_sharing,
+        link_mode=data.link_mode,
     )
     for user_id in {*member_ids, owner.pk} if data.kind == AccountKind.TEAM else ():
         MailAccountMember.objects.create(company=company, account=account, user_id=user_id)
@@ -204,11 +235,26 @@ def account_update(
     selected_folders: Iterable[str] | None = None,
     sync_since_days: int | None = None,
     member_ids: Iterable[int] | None = None,
+    default_sharing: str | None = None,
+    link_mode: str | None = None,
 ) -> MailAccount:
-    """Change what syncs (A4) and who shares a team account. A wider window or more folders
-    import on the next pass; folders left out are dropped by it."""
+    """Change what syncs (A4), who shares a team account, and what new conversations get: their
+    sharing (D3) and whether they link to deals and leads (C2). A wider window or more folders
+    import on the next pass; folders left out are dropped by it. A new default sharing or link
+    mode applies to conversations made from now on: the old ones keep theirs unless the user
+    asks (`inbox.services.account_sharing_apply`)."""
     changed: list[str] = []
     resync = False
+    if errors := _conversation_errors(
+        kind=account.kind, default_sharing=default_sharing, link_mode=link_mode
+    ):
+        raise AccountError(errors)
+    if default_sharing is not None:
+        account.default_sharing = default_sharing
+        changed.append("default_sharing")
+    if link_mode is not None:
+        account.link_mode = link_mode
+        changed.append("link_mode")
     if display_name is not None:
         account.display_name = display_name
         changed.append("display_name")

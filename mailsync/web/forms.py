@@ -11,7 +11,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from crm.web.forms import PlainLabels
-from inbox.models import AccountKind, FolderRole, Security
+from inbox.models import SHARING_BY_KIND, AccountKind, FolderRole, LinkMode, Security, Sharing
 from mailsync.presets import PRESETS, Preset
 from mailsync.services import AccountError, ImapAccountInput
 
@@ -219,6 +219,46 @@ class AccountSyncForm(PlainLabels, forms.Form):
         if cleaned and cleaned.get("sync_scope") == SCOPE_SELECTED and not cleaned.get("folders"):
             self.add_error("folders", _("Tick at least one folder, or choose All mail."))
         return cleaned
+
+
+# What each sharing means, in one line (D1, D2, D4).
+SHARING_EXPLAINED: dict[str, str | Promise] = {
+    Sharing.SHARED: _(
+        "Shared: everyone who may see a linked person, deal or lead sees the conversation there "
+        "(never in their own mailbox)."
+    ),
+    Sharing.PRIVATE: _("Private: only you see it, on linked items too; not even admins."),
+    Sharing.TEAM: _("Team only: only this account's members see it, on linked items too."),
+}
+
+
+class AccountConversationsForm(PlainLabels, forms.Form):
+    """What new conversations of an account get: their sharing (D3) and linking mode (C2).
+
+    The radios offer only the sharing choices of the account's kind; the field itself takes any
+    sharing, so a value the kind does not offer reaches `mailsync.services`, which says why."""
+
+    default_sharing = forms.ChoiceField(
+        label=_("Sharing of new conversations"),
+        choices=Sharing.choices,
+        widget=forms.RadioSelect,
+        help_text=_("Existing conversations keep theirs; apply it to them below."),
+    )
+    link_mode = forms.ChoiceField(
+        label=_("Linking"),
+        choices=[
+            (LinkMode.AUTOMATIC, _("Automatic: persons and their open deal or lead")),
+            (LinkMode.MANUAL, _("Manual: persons only, you pick the deal")),
+        ],
+        widget=forms.RadioSelect,
+    )
+
+    def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only the widget's choices: the field still validates against every sharing.
+        self.fields["default_sharing"].widget.choices = [
+            (choice.value, SHARING_EXPLAINED[choice]) for choice in SHARING_BY_KIND[kind]
+        ]
 
 
 class ReconnectForm(PlainLabels, forms.Form):

@@ -18,6 +18,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("settings/email-sync/<int:account_id>/sync", views.account_sync, name="mail_account_sync"),
     path(
+        "settings/email-sync/<int:account_id>/conversations",
+        views.account_conversations,
+        name="mail_account_conversations",
+    ),
+    path(
+        "settings/email-sync/<int:account_id>/conversations/apply",
+        views.account_conversations_apply,
+        name="mail_account_conversations_apply",
+    ),
+    path(
         "settings/email-sync/<int:account_id>/reconnect",
         views.account_reconnect,
         name="mail_account_reconnect",

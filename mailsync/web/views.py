@@ -1,5 +1,6 @@
-"""Settings → Email sync: the user's connected mailboxes, adding one, what each syncs, and its
-sync's health and first-sync progress (A1 to A4, A6).
+"""Settings → Email sync: the user's connected mailboxes, adding one, what each syncs, what its
+new conversations get (sharing, D3; linking mode, C2), and its sync's health and first-sync
+progress (A1 to A4, A6).
 
 Every account is fetched through `inbox.visibility.mailbox_accounts`: another company's
 account, and one of this company that the user doesn't read, are both simply not found (404).
@@ -23,9 +24,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm import selectors
+from crm.services import ServiceError
 from crm.web.permissions import MemberRequest, member_required
+from inbox import services as inbox_services
 from inbox import visibility
-from inbox.models import AccountKind, MailAccount
+from inbox.models import AccountKind, LinkMode, MailAccount, Sharing
 from mailsync import services
 from mailsync.api import accounts_data
 from mailsync.models import Health
@@ -35,6 +38,7 @@ from mailsync.web.forms import (
     SCOPE_ALL,
     SCOPE_SELECTED,
     AccountAddForm,
+    AccountConversationsForm,
     AccountStartForm,
     AccountSyncForm,
     ReconnectForm,
@@ -321,35 +325,25 @@ def _sync_form(
     )
 
 
-@require_http_methods(["GET", "POST"])
-@member_required
-def account_detail(request: MemberRequest, account_id: int) -> HttpResponse:
-    """The account's settings and sync; its owner saves what syncs and who shares it."""
-    account = _account_or_404(request, account_id)
-    data = accounts_data(request.company.pk, [account])[0]
-    if request.method == "POST":
-        if refused := _owner_only(request, account):
-            return refused
-        form = _sync_form(request, account, data, bound=True)
-        if form.is_valid():
-            selected = form.cleaned_data["sync_scope"] == SCOPE_SELECTED
-            try:
-                services.account_update(
-                    company=request.company,
-                    account=account,
-                    sync_all_folders=not selected,
-                    # With All mail, the ticks are kept for a later switch back.
-                    selected_folders=form.cleaned_data["folders"] if selected else None,
-                    sync_since_days=form.cleaned_data["sync_since_days"],
-                    member_ids=form.cleaned_data["members"] if "members" in form.fields else None,
-                )
-            except services.AccountError as error:
-                add_account_error(form, error)
-            else:
-                messages.success(request, _("Saved. The next sync follows the new settings."))
-                return redirect("mail_account", account_id=account.pk)
-    else:
-        form = _sync_form(request, account, data, bound=False)
+def _conversations_form(
+    account: MailAccount, *, posted: dict[str, Any] | None = None
+) -> AccountConversationsForm:
+    if posted is not None:
+        return AccountConversationsForm(posted, kind=account.kind)
+    return AccountConversationsForm(
+        kind=account.kind,
+        initial={"default_sharing": account.default_sharing, "link_mode": account.link_mode},
+    )
+
+
+def _detail_page(
+    request: MemberRequest,
+    account: MailAccount,
+    data: dict[str, Any],
+    *,
+    form: AccountSyncForm | None = None,
+    conversations_form: AccountConversationsForm | None = None,
+) -> HttpResponse:
     members = {m.user_id: m.user for m in selectors.membership_list(company=request.company)}
     return render(
         request,
@@ -358,7 +352,11 @@ def account_detail(request: MemberRequest, account_id: int) -> HttpResponse:
             "account": account,
             "data": data,
             "status": _sync_status(data),
-            "form": form,
+            "form": _sync_form(request, account, data, bound=False) if form is None else form,
+            "conversations_form": (
+                _conversations_form(account) if conversations_form is None else conversations_form
+            ),
+            "sharing_label": Sharing(account.default_sharing).label,
             "is_owner": account.owner_id == request.user.pk,
             "member_names": [str(members[uid]) for uid in data["member_ids"] if uid in members],
             "syncing_folders": [
@@ -366,6 +364,103 @@ def account_detail(request: MemberRequest, account_id: int) -> HttpResponse:
             ],
         },
     )
+
+
+@require_http_methods(["GET", "POST"])
+@member_required
+def account_detail(request: MemberRequest, account_id: int) -> HttpResponse:
+    """The account's settings and sync; its owner saves what syncs and who shares it."""
+    account = _account_or_404(request, account_id)
+    data = accounts_data(request.company.pk, [account])[0]
+    if request.method == "GET":
+        return _detail_page(request, account, data)
+    if refused := _owner_only(request, account):
+        return refused
+    form = _sync_form(request, account, data, bound=True)
+    if form.is_valid():
+        selected = form.cleaned_data["sync_scope"] == SCOPE_SELECTED
+        try:
+            services.account_update(
+                company=request.company,
+                account=account,
+                sync_all_folders=not selected,
+                # With All mail, the ticks are kept for a later switch back.
+                selected_folders=form.cleaned_data["folders"] if selected else None,
+                sync_since_days=form.cleaned_data["sync_since_days"],
+                member_ids=form.cleaned_data["members"] if "members" in form.fields else None,
+            )
+        except services.AccountError as error:
+            add_account_error(form, error)
+        else:
+            messages.success(request, _("Saved. The next sync follows the new settings."))
+            return redirect("mail_account", account_id=account.pk)
+    return _detail_page(request, account, data, form=form)
+
+
+@require_POST
+@member_required
+def account_conversations(request: MemberRequest, account_id: int) -> HttpResponse:
+    """The owner sets what new conversations get: their sharing (D3) and linking mode (C2).
+    Existing conversations keep theirs (`account_conversations_apply` rewrites them)."""
+    account = _account_or_404(request, account_id)
+    if refused := _owner_only(request, account):
+        return refused
+    form = _conversations_form(account, posted=request.POST)
+    if form.is_valid():
+        try:
+            services.account_update(
+                company=request.company,
+                account=account,
+                default_sharing=form.cleaned_data["default_sharing"],
+                link_mode=form.cleaned_data["link_mode"],
+            )
+        except services.AccountError as error:
+            add_account_error(form, error)
+        else:
+            messages.success(
+                request,
+                _("Saved. New conversations are %(sharing)s; linking is %(mode)s.")
+                % {
+                    "sharing": str(Sharing(account.default_sharing).label).lower(),
+                    "mode": str(LinkMode(account.link_mode).label).lower(),
+                },
+            )
+            return redirect("mail_account", account_id=account.pk)
+    data = accounts_data(request.company.pk, [account])[0]
+    return _detail_page(request, account, data, conversations_form=form)
+
+
+@require_POST
+@member_required
+def account_conversations_apply(request: MemberRequest, account_id: int) -> HttpResponse:
+    """Give every existing conversation of the account its default sharing: a bulk rewrite
+    the owner asks for (the page confirms first)."""
+    account = _account_or_404(request, account_id)
+    if refused := _owner_only(request, account):
+        return refused
+    try:
+        changed = inbox_services.account_sharing_apply(
+            membership=request.membership, account=account
+        )
+    except ServiceError as error:
+        messages.error(request, error.message)
+    else:
+        sharing = str(Sharing(account.default_sharing).label).lower()
+        if changed:
+            messages.success(
+                request,
+                ngettext(
+                    "%(count)d conversation is now %(sharing)s.",
+                    "%(count)d conversations are now %(sharing)s.",
+                    changed,
+                )
+                % {"count": changed, "sharing": sharing},
+            )
+        else:
+            messages.success(
+                request, _("Every conversation was %(sharing)s already.") % {"sharing": sharing}
+            )
+    return redirect("mail_account", account_id=account.pk)
 
 
 @require_POST

@@ -1,5 +1,6 @@
 """/api/v1/mailbox/mailAccounts: connect (tested first), read with sync state, change what
-syncs, sync now, disconnect. The password never comes back."""
+syncs and what new conversations get (sharing, link mode), sync now, disconnect. The password
+never comes back."""
 
 from __future__ import annotations
 
@@ -237,3 +238,105 @@ def test_an_admin_sees_another_users_account_no_more_than_its_mail(
     assert call(api, "get", path, cast.alice_token)[0] == 404
     assert call(api, "delete", path, cast.alice_token)[0] == 404
     assert call(api, "get", path, cast.bob_token)[0] == 200
+
+
+def test_new_conversations_sharing_and_link_mode_are_read_set_and_changed(
+    api: Client, cast: Cast, dovecot: Dovecot, smtp_user: MailUser, smtp_server: SmtpServer
+) -> None:
+    status, body = call(
+        api, "post", "/api/v1/mailbox/mailAccounts", cast.alice_token,
+        imap_body(dovecot, smtp_user, smtp=smtp_server, default_sharing="private",
+                  link_mode="manual"),
+    )  # fmt: skip
+    assert status == 201, body
+    assert (body["data"]["default_sharing"], body["data"]["link_mode"]) == ("private", "manual")
+    path = f"/api/v1/mailbox/mailAccounts/{body['data']['id']}"
+
+    status, body = call(
+        api,
+        "patch",
+        path,
+        cast.alice_token,
+        {"default_sharing": "shared", "link_mode": "automatic"},
+    )
+    assert status == 200, body
+    assert (body["data"]["default_sharing"], body["data"]["link_mode"]) == ("shared", "automatic")
+    _, body = call(api, "get", "/api/v1/mailbox/mailAccounts", cast.alice_token)
+    assert (body["data"][0]["default_sharing"], body["data"][0]["link_mode"]) == (
+        "shared",
+        "automatic",
+    )
+    with tenancy.bound(cast.company_a.pk):
+        stored = MailAccount.objects.for_company(cast.company_a).get(pk=body["data"][0]["id"])
+    assert (stored.default_sharing, stored.link_mode) == ("shared", "automatic")
+
+
+def test_without_them_an_account_shares_and_links_automatically(
+    api: Client, cast: Cast, dovecot: Dovecot, smtp_user: MailUser, smtp_server: SmtpServer
+) -> None:
+    status, body = call(
+        api, "post", "/api/v1/mailbox/mailAccounts", cast.alice_token,
+        imap_body(dovecot, smtp_user, smtp=smtp_server, kind="team", member_ids=[cast.bob.pk]),
+    )  # fmt: skip
+
+    assert status == 201, body
+    assert (body["data"]["default_sharing"], body["data"]["link_mode"]) == ("shared", "automatic")
+    path = f"/api/v1/mailbox/mailAccounts/{body['data']['id']}"
+    # A team account may be "team only"; Bob, a member, reads it but may not change it.
+    status, body = call(api, "patch", path, cast.alice_token, {"default_sharing": "team"})
+    assert status == 200, body
+    assert body["data"]["default_sharing"] == "team"
+    status, body = call(api, "get", path, cast.bob_token)
+    assert (body["data"]["default_sharing"], body["data"]["link_mode"]) == ("team", "automatic")
+    assert call(api, "patch", path, cast.bob_token, {"link_mode": "manual"})[0] == 403
+
+
+def test_a_sharing_the_accounts_kind_does_not_offer_is_a_field_error(
+    api: Client, cast: Cast, dovecot: Dovecot, smtp_user: MailUser, smtp_server: SmtpServer
+) -> None:
+    status, body = call(
+        api, "post", "/api/v1/mailbox/mailAccounts", cast.alice_token,
+        imap_body(dovecot, smtp_user, smtp=smtp_server, kind="team", member_ids=[cast.bob.pk],
+                  default_sharing="private"),
+    )  # fmt: skip
+    assert status == 400
+    assert body["success"] is False
+    assert body["errors"] == {
+        "default_sharing": ["A team account's conversations are Shared or Team only."]
+    }
+    assert (
+        body["error"] == "default_sharing: A team account's conversations are Shared or Team only."
+    )
+    with tenancy.bound(cast.company_a.pk):
+        assert not MailAccount.objects.for_company(cast.company_a).exists()
+
+    _, body = call(
+        api, "post", "/api/v1/mailbox/mailAccounts", cast.alice_token,
+        imap_body(dovecot, smtp_user, smtp=smtp_server),
+    )  # fmt: skip
+    path = f"/api/v1/mailbox/mailAccounts/{body['data']['id']}"
+    status, body = call(
+        api, "patch", path, cast.alice_token, {"default_sharing": "team", "link_mode": "manual"}
+    )
+    assert status == 400
+    assert body["errors"] == {
+        "default_sharing": ["A personal account's conversations are Shared or Private."]
+    }
+    status, body = call(
+        api, "patch", path, cast.alice_token, {"default_sharing": "everyone", "link_mode": "x"}
+    )
+    assert status == 400
+    assert set(body["errors"]) == {"default_sharing", "link_mode"}
+    assert '"everyone" is not a valid choice.' in body["errors"]["default_sharing"]
+    _, body = call(api, "get", path, cast.alice_token)
+    assert (body["data"]["default_sharing"], body["data"]["link_mode"]) == ("shared", "automatic")
+
+
+def test_the_schema_documents_both_fields(api: Client) -> None:
+    schema = api.get("/api/schema", {"format": "json"}).json()["components"]["schemas"]
+
+    for name in ("AccountCreateRequest", "PatchedAccountUpdateRequest"):
+        properties = schema[name]["properties"]
+        assert set(properties) >= {"default_sharing", "link_mode"}, name
+    assert schema["DefaultSharingEnum"]["enum"] == ["shared", "private", "team"]
+    assert schema["LinkModeEnum"]["enum"] == ["automatic", "manual"]
