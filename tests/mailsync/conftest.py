@@ -9,7 +9,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import service_missing
+from crm import tenancy
+from inbox.models import MailAccount
+from mailsync import services
+from tests.conftest import Cast, service_missing
 from tests.mailsync.dovecot import CutProxy, Dovecot, is_available
 from tests.mailsync.smtpd import SmtpServer
 
@@ -19,6 +22,26 @@ class MailUser:
     username: str
     password: str
     email: str
+
+
+def connect(
+    cast: Cast, server: Dovecot, user: MailUser, *, port: int | None = None, **extra: object
+) -> MailAccount:
+    """Alice connects the Dovecot user's mailbox to Acme, as Settings → Email sync does."""
+    with tenancy.bound(cast.company_a.pk, user_id=cast.alice.pk):
+        return services.account_connect(
+            company=cast.company_a,
+            owner=cast.alice,
+            data=services.ImapAccountInput(
+                email_address=user.email,
+                imap_host=server.host,
+                imap_port=port or server.port,
+                imap_security="none",
+                username=user.username,
+                password=user.password,
+                **extra,  # type: ignore[arg-type]
+            ),
+        )
 
 
 def _start(*, condstore: bool) -> Iterator[Dovecot]:

@@ -19,10 +19,9 @@ from crm.sales.models import Deal
 from inbox import selectors, services, visibility
 from inbox.linking import threads_relink
 from inbox.models import LinkMode, MailAccount, MailThread
-from mailsync import services as mail_services
 from mailsync import sync
 from tests.conftest import Cast
-from tests.mailsync.conftest import MailUser
+from tests.mailsync.conftest import MailUser, connect
 from tests.mailsync.dovecot import Dovecot
 from tests.mailsync.mail import message
 
@@ -38,23 +37,6 @@ def alice(cast: Cast) -> Membership:
 def acting(cast: Cast) -> Iterator[None]:
     with tenancy.bound(cast.company_a.pk, user_id=cast.alice.pk):
         yield
-
-
-def connect(cast: Cast, server: Dovecot, user: MailUser, **extra: object) -> MailAccount:
-    with acting(cast):
-        return mail_services.account_connect(
-            company=cast.company_a,
-            owner=cast.alice,
-            data=mail_services.ImapAccountInput(
-                email_address=user.email,
-                imap_host=server.host,
-                imap_port=server.port,
-                imap_security="none",
-                username=user.username,
-                password=user.password,
-                **extra,  # type: ignore[arg-type]
-            ),
-        )
 
 
 def synced(cast: Cast, account: MailAccount) -> None:

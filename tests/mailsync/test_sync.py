@@ -24,30 +24,11 @@ from mailsync import push, services, sync
 from mailsync.idle import IdleSupervisor
 from mailsync.models import FolderCursor, Health, SyncState
 from tests.conftest import Cast
-from tests.mailsync.conftest import MailUser
+from tests.mailsync.conftest import MailUser, connect
 from tests.mailsync.dovecot import CutProxy, Dovecot
 from tests.mailsync.mail import message
 
 pytestmark = pytest.mark.services
-
-
-def connect(
-    cast: Cast, server: Dovecot, user: MailUser, *, port: int | None = None, **extra
-) -> MailAccount:
-    with tenancy.bound(cast.company_a.pk, user_id=cast.alice.pk):
-        return services.account_connect(
-            company=cast.company_a,
-            owner=cast.alice,
-            data=services.ImapAccountInput(
-                email_address=user.email,
-                imap_host=server.host,
-                imap_port=port or server.port,
-                imap_security="none",
-                username=user.username,
-                password=user.password,
-                **extra,
-            ),
-        )
 
 
 def run(cast: Cast, account: MailAccount) -> sync.PassOutcome:
