@@ -149,13 +149,7 @@ def _ensure_roles(cursor: Any) -> None:
             )
             if not cursor.fetchone()[0]:
                 cursor.execute(f'GRANT "{role}" TO current_user')
-    # Per database: the owner creates in `public` (and trusted extensions such as btree_gin,
-    # when the login role may grant that), the runtime role reads and writes rows.
-    cursor.execute(
-        "DO $$ BEGIN EXECUTE format('GRANT CREATE ON DATABASE %%I TO %%I', current_database(), "
-        "%s); EXCEPTION WHEN insufficient_privilege THEN NULL; END $$",
-        [owner],
-    )
+    # Per database: the owner creates in `public`, the runtime role reads and writes rows.
     cursor.execute(f'GRANT USAGE, CREATE ON SCHEMA public TO "{owner}"')
     cursor.execute(f'GRANT USAGE ON SCHEMA public TO "{app}"')
 

@@ -2,9 +2,10 @@
 `inbox.linkrules`.
 
 - `threads_relink`: a set of threads' persons (the CRM persons among the participants of their
-  messages that are not bulk mail), whether they are blocked (every sender matches a block that
-  applies to the account), and, in an account's automatic mode, their deal or lead. The ingest
-  pipeline calls it for every batch; the hooks below for mail already stored.
+  messages that are not bulk mail; in `MailThread.person_ids` and as `MailThreadPerson` rows),
+  whether they are blocked (every sender matches a block that applies to the account), and, in
+  an account's automatic mode, their deal or lead. The ingest pipeline calls it for every
+  batch; the hooks below for mail already stored.
 - `participants_relink`: a person gained or lost addresses (C1).
 - `person_threads_relink`: a deal of the person opened, closed or was deleted (C2).
 - `blocks_applied`: a block was added or removed (C5).
@@ -23,7 +24,7 @@ from contacts import selectors as contacts_selectors
 from crm import hooks
 from crm.sales.models import Deal, DealParticipant, DealStatus, Lead
 from inbox.linkrules import Candidate, ItemState, Link, link_addresses, link_choose
-from inbox.models import BlockedAddress, LinkMode, MailThread
+from inbox.models import BlockedAddress, LinkMode, MailThread, MailThreadPerson
 
 # A thread's persons and blocked state, recomputed from its messages. The blocked part only
 # runs when the company has blocks at all (`%(blocks)s`).
@@ -59,6 +60,23 @@ WHERE t.company_id = %(company)s AND t.id = listed.thread_id
   AND (t.person_ids IS DISTINCT FROM
            CASE WHEN b.blocked THEN '{}'::bigint[] ELSE p.person_ids END
        OR t.blocked IS DISTINCT FROM b.blocked)
+RETURNING t.id
+"""
+
+# The changed threads' persons as rows (`MailThreadPerson`), from their arrays.
+_PERSON_ROWS_DELETE = """
+DELETE FROM inbox_mailthreadperson tp
+USING inbox_mailthread t
+WHERE tp.company_id = %(company)s AND tp.thread_id = ANY(%(ids)s)
+  AND t.company_id = %(company)s AND t.id = tp.thread_id
+  AND NOT (tp.person_id = ANY(t.person_ids))
+"""
+_PERSON_ROWS_INSERT = """
+INSERT INTO inbox_mailthreadperson (company_id, thread_id, person_id)
+SELECT %(company)s, t.id, p.person_id
+FROM inbox_mailthread t CROSS JOIN LATERAL unnest(t.person_ids) AS p(person_id)
+WHERE t.company_id = %(company)s AND t.id = ANY(%(ids)s)
+ON CONFLICT (company_id, thread_id, person_id) DO NOTHING
 """
 
 
@@ -70,6 +88,11 @@ def threads_relink(*, company_id: int, thread_ids: Iterable[int]) -> None:
     blocks = BlockedAddress.objects.for_company(company_id).exists()
     with connection.cursor() as cursor:
         cursor.execute(_PERSONS_AND_BLOCKED, {"ids": ids, "company": company_id, "blocks": blocks})
+        changed = sorted(row[0] for row in cursor.fetchall())
+        if changed:
+            rows_args: dict[str, int | list[int]] = {"ids": changed, "company": company_id}
+            cursor.execute(_PERSON_ROWS_DELETE, rows_args)
+            cursor.execute(_PERSON_ROWS_INSERT, rows_args)
         cursor.execute(
             """
             SELECT t.id, t.deal_id, t.lead_id::text, t.project_id, t.person_ids, t.blocked
@@ -235,7 +258,8 @@ def person_threads_relink(
     linked to `deal_id`): a deal of theirs opened, closed or went."""
     wanted = Q(pk__in=[])
     if person_id is not None:
-        wanted |= Q(person_ids__contains=[person_id])
+        taking_part = MailThreadPerson.objects.for_company(company_id).filter(person_id=person_id)
+        wanted |= Q(pk__in=taking_part.values("thread_id"))
     if deal_id is not None:
         wanted |= Q(deal_id=deal_id)
     ids = list(

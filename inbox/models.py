@@ -19,7 +19,6 @@ Every table is tenant-owned: `company_id` leads each index (crm.tenancy)."""
 from __future__ import annotations
 
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -356,12 +355,31 @@ class MailThread(TenantModel):
                 condition=models.Q(project__isnull=False),
                 name="mail_thread_project",
             ),
-            # btree_gin: company_id leads, as on every index (crm.tenancy).
-            GinIndex(fields=["company", "person_ids"], name="mail_thread_persons"),
+            models.Index(fields=["company", "root_message_id"], name="mail_thread_root"),
         ]
 
     def __str__(self) -> str:
         return self.subject
+
+
+class MailThreadPerson(TenantModel):
+    """A person taking part in a thread: `MailThread.person_ids` as rows, kept with it by
+    `inbox.linking`, so an item's Email tab finds its conversations through a b-tree index on
+    integers (row-level security lets the planner use those; not a GIN index on the array,
+    whose operator is not leakproof)."""
+
+    thread = models.ForeignKey(MailThread, on_delete=models.CASCADE, db_index=False)
+    person = models.ForeignKey(
+        "contacts.Person", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "thread", "person"], name="mail_thread_person_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["company", "person"], name="mail_thread_person_person")]
 
 
 class MailThreadMessage(TenantModel):

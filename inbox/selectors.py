@@ -98,22 +98,21 @@ def access_message(
 
 
 def _one_copy_each(membership: Membership, threads: QuerySet[MailThread]) -> QuerySet[MailThread]:
-    """One thread per conversation (copies in several accounts share their root message):
-    the member's own mailbox copy first, else the oldest."""
+    """One thread per conversation (copies in several accounts share their root message): the
+    member's own mailbox copy first, else the oldest. A copy is left out when a better one of
+    the same conversation is among `threads` (one index probe per thread, no sort of them all)."""
     mine = visibility.mailbox_accounts(company=membership.company_id, user=membership.user_id)
-    chosen = (
-        threads.annotate(
-            theirs=Case(
-                When(account_id__in=mine.values("pk"), then=Value(0)),
-                default=Value(1),
-                output_field=IntegerField(),
-            )
+    ranked = threads.annotate(
+        rank=Case(
+            When(account_id__in=mine.values("pk"), then=Value(0)),
+            default=Value(1),
+            output_field=IntegerField(),
         )
-        .order_by("root_message_id", "theirs", "id")
-        .distinct("root_message_id")
-        .values("pk")
     )
-    return MailThread.objects.for_company(membership.company_id).filter(pk__in=chosen)
+    better = ranked.filter(root_message_id=OuterRef("root_message_id")).filter(
+        Q(rank__lt=OuterRef("rank")) | Q(rank=OuterRef("rank"), pk__lt=OuterRef("pk"))
+    )
+    return ranked.filter(~Exists(better))
 
 
 def item_conversations(
@@ -135,11 +134,11 @@ def item_messages(
     (`GET /persons/{id}/mailMessages`)."""
     threads = visibility.item_threads(membership=membership, kind=kind, item_id=item_id)
     held = MailThreadMessage.objects.for_company(membership.company_id).filter(
-        message_id=OuterRef("pk"), thread__in=threads.values("pk")
+        thread__in=threads.values("pk")
     )
     return (
         MailMessage.objects.for_company(membership.company_id)
-        .filter(Exists(held))
+        .filter(pk__in=held.values("message_id"))
         .order_by("-received_at", "-id")
     )
 

@@ -25,8 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import Exists, F, Lookup, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from contacts.models import Organization, Person
 from crm import access
@@ -39,6 +38,7 @@ from inbox.models import (
     MailMessage,
     MailThread,
     MailThreadMessage,
+    MailThreadPerson,
     Sharing,
 )
 
@@ -79,13 +79,14 @@ def _item_link(kind: str, item_id: int | str, company_id: int) -> Q:
         return Q(lead_id=item_id)
     if kind == ItemKind.PROJECT:
         return Q(project_id=item_id)
+    taking_part = MailThreadPerson.objects.for_company(company_id)
     if kind == ItemKind.PERSON:
-        return Q(person_ids__contains=[item_id])
+        return Q(pk__in=taking_part.filter(person_id=item_id).values("thread_id"))
     if kind == ItemKind.ORGANIZATION:
         people = Person.objects.for_company(company_id).filter(
             organization_id=item_id, deleted_at__isnull=True
         )
-        return Q(person_ids__overlap=ArraySubquery(people.values("pk")))
+        return Q(pk__in=taking_part.filter(person__in=people.values("pk")).values("thread_id"))
     raise ValueError(kind)
 
 
@@ -105,23 +106,12 @@ def item_threads(*, membership: Membership, kind: str, item_id: int | str) -> Qu
     model = _ITEM_MODELS[ItemKind(kind)]
     item = model.objects.for_company(membership.company_id).filter(pk=item_id)
     if not access.visible_items(item, membership=membership).exists():
-        return MailThread.objects.none()
+        return MailThread.objects.for_company(membership.company_id).none()
     return (
         _shown(membership.company_id)
         .filter(_item_link(kind, item_id, membership.company_id), deleted=False)
         .filter(Q(sharing=Sharing.SHARED) | _in_mailbox(membership))
     )
-
-
-class _AnyOf(Lookup):  # type: ignore[type-arg]
-    """`id = ANY(array)`: a row's id among an outer row's array of ids."""
-
-    lookup_name = "any_of"
-
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
 
 
 def _on_a_visible_item(membership: Membership) -> Q:
@@ -139,11 +129,13 @@ def _on_a_visible_item(membership: Membership) -> Q:
     organizations = access.visible_items(
         Organization.objects.for_company(company_id), membership=membership
     )
-    in_thread = Person.objects.for_company(company_id).filter(
-        _AnyOf(F("pk"), OuterRef("person_ids")), deleted_at__isnull=True
+    people = persons.values("pk")
+    through_organization = Person.objects.for_company(company_id).filter(
+        deleted_at__isnull=True, organization_id__in=organizations.values("pk")
     )
-    visible_person = in_thread.filter(
-        Q(pk__in=persons.values("pk")) | Q(organization_id__in=organizations.values("pk"))
+    visible_person = MailThreadPerson.objects.for_company(company_id).filter(
+        Q(person_id__in=people) | Q(person_id__in=through_organization.values("pk")),
+        thread_id=OuterRef("pk"),
     )
     return (
         Q(deal_id__in=visible(Deal))

@@ -403,6 +403,11 @@ def _thread(
                 "WHERE company_id = %s AND thread_id = %s",
                 [into, company_id, gone],
             )
+        # Its persons come back with the merged thread's relink.
+        cursor.execute(
+            "DELETE FROM inbox_mailthreadperson WHERE company_id = %s AND thread_id = %s",
+            [company_id, gone],
+        )
         cursor.execute(
             "DELETE FROM inbox_mailthread WHERE company_id = %s AND id = %s", [company_id, gone]
         )
@@ -513,10 +518,12 @@ def threads_refresh(*, company_id: int, thread_ids: Iterable[int]) -> None:
         )
         empty = [row[0] for row in cursor.fetchall()]
         if empty:
-            cursor.execute(
-                "DELETE FROM inbox_mailthreadkey WHERE company_id = %s AND thread_id = ANY(%s)",
-                [company_id, empty],
-            )
+            for table in ("inbox_mailthreadkey", "inbox_mailthreadperson"):
+                cursor.execute(
+                    f"DELETE FROM {table} "  # noqa: S608 - our own table names
+                    "WHERE company_id = %s AND thread_id = ANY(%s)",
+                    [company_id, empty],
+                )
             cursor.execute(
                 "DELETE FROM inbox_mailthread WHERE company_id = %s AND id = ANY(%s)",
                 [company_id, empty],
