@@ -81,13 +81,17 @@ def _item_link(kind: str, item_id: int | str, company_id: int) -> Q:
         return Q(project_id=item_id)
     taking_part = MailThreadPerson.objects.for_company(company_id)
     if kind == ItemKind.PERSON:
-        return Q(pk__in=taking_part.filter(person_id=item_id).values("thread_id"))
-    if kind == ItemKind.ORGANIZATION:
+        taking_part = taking_part.filter(person_id=item_id)
+    elif kind == ItemKind.ORGANIZATION:
         people = Person.objects.for_company(company_id).filter(
             organization_id=item_id, deleted_at__isnull=True
         )
-        return Q(pk__in=taking_part.filter(person__in=people.values("pk")).values("thread_id"))
-    raise ValueError(kind)
+        taking_part = taking_part.filter(person__in=people.values("pk"))
+    else:
+        raise ValueError(kind)
+    # The ids first, then the threads by primary key: handed a subquery, the planner guesses
+    # the threads of a person are many and scans them all (measured: bench/email_tab.py).
+    return Q(pk__in=sorted(set(taking_part.values_list("thread_id", flat=True))))
 
 
 _ITEM_MODELS = {
