@@ -7,14 +7,14 @@ or the embedded one) with
 - four mail accounts: the account owner's (a regular user), the admin's, a team account the
   owner is a member of, and another user's; sharing of each conversation is a mix of shared
   (80%) and private or team-only (20%);
-- one person with 5,000 conversations across the four accounts, 10% of them copied into a
-  second account (the same messages, the same root message: the Email tab's dedupe), 20%
-  linked to one of their deals; an organization of 50 persons (that person and 49 others with
-  about 80 conversations each);
-- about 200,000 conversations in all (the rest each with one or two random persons, or none),
-  2 to 2.5 messages each, with their thread memberships, locations, participants linked to
-  persons, and a few attachments. Bodies are 2 KB of text and HTML for the measured items'
-  mail, a line for the rest.
+- one person with 5,000 conversations across the four accounts, 20% linked to one of their
+  deals; an organization of 50 persons (that person and 49 others with about 80
+  conversations each);
+- 195,000 conversations in all (the rest each with one or two random persons, or none), one
+  in ten of them copied into a second account (the same messages, the same root message: the
+  Email tab's dedupe), so 214,500 threads; 2 to 2.5 messages each, with their thread
+  memberships, locations, participants linked to persons, and a few attachments. Bodies are
+  2 KB of text and HTML for the measured items' mail, a line for the rest.
 Rows go in as INSERT ... SELECT over generate_series as the owner role (loading is not what we
 measure), then VACUUM ANALYZE and a CHECKPOINT, as the other benchmarks settle their data.
 
@@ -23,7 +23,7 @@ It then measures, as a regular user who reads no mailbox ("rep") and as the acco
 the last (deep) page of
 - the Email tab fragment (URL name `inbox_item_emails`) when it exists, through Django's whole
   stack in-process with a signed-in test Client per user (server time, without the network);
-- `inbox.selectors.item_conversations(...)[offset:offset + 20]` (what the fragment lists);
+- `inbox.selectors.item_conversations(..., offset=, limit=20)` (what the fragment lists);
 - `GET /api/v1/persons/{id}/mailMessages?limit=20` (and `organizations/{id}`), with a token.
 p50 / p95 over --repeat requests each, and the SQL queries of one request
 (CaptureQueriesContext). `--explain` prints EXPLAIN (ANALYZE, BUFFERS) of the slowest statement
@@ -431,7 +431,7 @@ def main() -> None:
             with tenancy.bound(seeded.company_id, user_id=membership.user_id):
                 conversations = selectors.item_conversations(
                     membership=membership, kind=item, item_id=item_id
-                ).count()
+                ).total
                 messages = selectors.item_messages(
                     membership=membership, kind=item, item_id=item_id
                 ).count()
@@ -450,8 +450,12 @@ def main() -> None:
                     with tenancy.bound(seeded.company_id, user_id=_membership.user_id):
                         page = list(
                             selectors.item_conversations(
-                                membership=_membership, kind=_kind, item_id=items[_kind]
-                            )[offset : offset + PAGE]
+                                membership=_membership,
+                                kind=_kind,
+                                item_id=items[_kind],
+                                offset=offset,
+                                limit=PAGE,
+                            ).threads
                         )
                     assert page, "no conversations on the page"
                     return page

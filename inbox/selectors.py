@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Q, QuerySet
 
 from crm import access
 from crm.models import Company, Membership
@@ -97,34 +97,27 @@ def access_message(
 # --- Items' Email tabs (C4) ---------------------------------------------------------------------
 
 
-def _one_copy_each(membership: Membership, threads: QuerySet[MailThread]) -> QuerySet[MailThread]:
-    """One thread per conversation (copies in several accounts share their root message): the
-    member's own mailbox copy first, else the oldest. A copy is left out when a better one of
-    the same conversation is among `threads` (one index probe per thread, no sort of them all)."""
-    mine = visibility.mailbox_accounts(company=membership.company_id, user=membership.user_id)
-    ranked = threads.annotate(
-        rank=Case(
-            When(account_id__in=mine.values("pk"), then=Value(0)),
-            default=Value(1),
-            output_field=IntegerField(),
-        )
-    )
-    better = ranked.filter(root_message_id=OuterRef("root_message_id")).filter(
-        Q(rank__lt=OuterRef("rank")) | Q(rank=OuterRef("rank"), pk__lt=OuterRef("pk"))
-    )
-    return ranked.filter(~Exists(better))
+@dataclass(frozen=True)
+class ConversationPage:
+    threads: list[MailThread]  # newest activity first
+    total: int  # conversations on the item in all
 
 
 def item_conversations(
-    *, membership: Membership, kind: str, item_id: int | str
-) -> QuerySet[MailThread]:
-    """The conversations on an item's Email tab, each once, newest activity first."""
-    threads = visibility.item_threads(membership=membership, kind=kind, item_id=item_id)
-    return (
-        _one_copy_each(membership, threads)
-        .select_related("account", "deal", "lead", "project")
-        .order_by("-last_message_at", "-id")
+    *, membership: Membership, kind: str, item_id: int | str, offset: int = 0, limit: int = 20
+) -> ConversationPage:
+    """A page of the conversations on an item's Email tab, each once (the member's own copy
+    first), newest activity first, and how many there are."""
+    ids, total = visibility.item_thread_page(
+        membership=membership, kind=kind, item_id=item_id, offset=offset, limit=limit
     )
+    found = (
+        MailThread.objects.for_company(membership.company_id)
+        .filter(pk__in=ids)
+        .select_related("account", "deal", "lead", "project")
+        .in_bulk()
+    )
+    return ConversationPage([found[pk] for pk in ids if pk in found], total)
 
 
 def item_messages(

@@ -206,15 +206,13 @@ def item_emails(request: MemberRequest, kind: str, item_id: str) -> HttpResponse
     except access.ItemForbidden:
         return _notice(request, _("You may not see this item's conversations."), status=403)
 
-    conversations = selectors.item_conversations(
-        membership=request.membership, kind=kind, item_id=key
-    )
     page = _page_number(request.GET.get("page"))
     start = (page - 1) * PAGE_SIZE
-    # One row past the page says whether an older page exists, without counting again.
-    threads = list(conversations[start : start + PAGE_SIZE + 1])
-    more = len(threads) > PAGE_SIZE
-    threads = threads[:PAGE_SIZE]
+    conversations = selectors.item_conversations(
+        membership=request.membership, kind=kind, item_id=key, offset=start, limit=PAGE_SIZE
+    )
+    threads = conversations.threads
+    more = conversations.total > start + PAGE_SIZE
     parties = selectors.thread_parties(
         company=request.company, thread_ids=[thread.pk for thread in threads]
     )
@@ -230,7 +228,7 @@ def item_emails(request: MemberRequest, kind: str, item_id: str) -> HttpResponse
     }
     if page > 1:
         return render(request, "inbox/_item_emails_rows.html", context)
-    context["total"] = conversations.count() if more else len(rows)
+    context["total"] = conversations.total
     return render(request, "inbox/_item_emails.html", context)
 
 

@@ -28,7 +28,7 @@ Columns (surfaces), each asserted in every cell:
 - `mailbox`: the copies in `GET /api/v1/mailbox/mailThreads?folder=inbox`;
 - `item`: the item's detail view, i.e. the copy shown (once) on the person's Email tab (web
   fragment rows, `GET /api/v1/persons/{id}/mailMessages`, and its count: the number the tab
-  shows and `selectors.item_conversations(...).count()`), or `403` (the item exists but the
+  shows and `selectors.item_conversations(...).total`), or `403` (the item exists but the
   viewer may not see it), `404` (another company's item), `-` (no conversation shown);
   `acct|own`: one row, either of the viewer's own mailbox copies;
 - `by_id`: the copies readable by id (`GET mailThreads/{id}`, `GET mailThreads/{id}/mailMessages`);
@@ -352,14 +352,10 @@ def test_visibility_matrix(
     # The item: the count of conversations (the Email tab's number).
     with tenancy.bound(world.viewer.company.pk, user_id=world.viewer.user.pk):
         membership = cast.membership(world.viewer.user, world.viewer.company)
-        shown = list(
-            selectors.item_conversations(
-                membership=membership, kind="person", item_id=world.person_id
-            ).values_list("pk", flat=True)
-        )
-        count = selectors.item_conversations(
+        page = selectors.item_conversations(
             membership=membership, kind="person", item_id=world.person_id
-        ).count()
+        )
+        shown, count = [thread.pk for thread in page.threads], page.total
     assert count == cell.item_rows, "count"
     assert set(_named(world, shown)) <= cell.item, "item_conversations"
 

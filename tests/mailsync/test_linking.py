@@ -76,7 +76,9 @@ def tab(cast: Cast, alice: Membership, kind: str, item_id: int | str) -> list[st
     with acting(cast):
         return [
             t.subject
-            for t in selectors.item_conversations(membership=alice, kind=kind, item_id=item_id)
+            for t in selectors.item_conversations(
+                membership=alice, kind=kind, item_id=item_id, limit=100
+            ).threads
         ]
 
 

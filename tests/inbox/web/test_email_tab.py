@@ -652,7 +652,7 @@ def test_a_page_of_the_tab_costs_the_same_queries_whatever_its_size(
     for n in range(conversations):
         mailbox.deliver(account, "INBOX", message(n, subject=f"Question {n}", sender=PAT))
 
-    with django_assert_max_num_queries(21):
+    with django_assert_max_num_queries(22):
         status, html = tab(alice, "person", pat.pk)
 
     assert status == 200
