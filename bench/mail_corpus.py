@@ -111,6 +111,9 @@ class CorpusStats:
     large: int = 0
     folders: Counter[str] = field(default_factory=Counter)
     correspondents: int = 0
+    # Every correspondent's address (also those only ever in Cc), as written in the headers:
+    # bench/mail_sync.py --persons gives each one to a CRM person.
+    addresses: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -251,9 +254,12 @@ def corpus_write(
     material = _Material(rng)
     stats = CorpusStats()
     names = [(rng.choice(_FIRST), rng.choice(_LAST)) for _ in range(CORRESPONDENTS)]
+    stats.addresses = [
+        f"{first.lower()}.{k}@client{k % 400}.example" for k, (first, _) in enumerate(names)
+    ]
     correspondents = [
-        _address(f"{first} {last}", f"{first.lower()}.{k}@client{k % 400}.example")
-        for k, (first, last) in enumerate(names)
+        _address(f"{first} {last}", email)
+        for (first, last), email in zip(names, stats.addresses, strict=True)
     ]
     owner = _address(owner_name, owner_email)
     folder_dirs: dict[str, Path] = {}

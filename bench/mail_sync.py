@@ -30,10 +30,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
+import functools
 import http.client
 import imaplib
 import json
 import os
+import random
 import resource
 import shutil
 import signal
@@ -43,6 +46,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +95,12 @@ class _RssSampler:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (from /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_ticks() -> tuple[int, int, int]:
@@ -305,6 +315,44 @@ SyncState *
 # --- 2b. Our first sync ------------------------------------------------------------------------
 
 
+# What the worker times inside the pass (label, module, function): the linking stage and, for
+# scale, the stages around it. Module attributes, looked up at each call by their callers
+# (`linking.threads_relink(...)` in mailsync.ingest, `_deals_and_leads_link(...)` inside
+# inbox.linking), so replacing them in this process catches every call.
+_TIMED = (
+    ("ingest_batch", "mailsync.ingest", "ingest_batch"),
+    ("threads_refresh", "mailsync.ingest", "threads_refresh"),
+    ("threads_relink", "inbox.linking", "threads_relink"),
+    ("deals_and_leads", "inbox.linking", "_deals_and_leads_link"),
+    ("persons_by_addresses", "contacts.selectors", "persons_by_addresses"),
+)
+
+
+def _timers_install() -> dict[str, list[float]]:
+    """Wrap the functions of `_TIMED` with time accounting, in the worker process only (tests
+    may not do this; a benchmark may): label → [seconds, calls]."""
+    import importlib
+
+    timers: dict[str, list[float]] = {}
+    for label, module_name, name in _TIMED:
+        module = importlib.import_module(module_name)
+        inner = getattr(module, name)
+        totals = timers.setdefault(label, [0.0, 0])
+
+        def timed(
+            *args: Any, _inner: Any = inner, _totals: list[float] = totals, **kwargs: Any
+        ) -> Any:
+            started = time.perf_counter()
+            try:
+                return _inner(*args, **kwargs)
+            finally:
+                _totals[0] += time.perf_counter() - started
+                _totals[1] += 1
+
+        setattr(module, name, functools.wraps(inner)(timed))
+    return timers
+
+
 def _worker(company_id: int, account_id: int, profile: bool, profile_html: str) -> None:
     """In the worker process: one sync pass; prints a RESULT line of JSON."""
     import django
@@ -312,6 +360,14 @@ def _worker(company_id: int, account_id: int, profile: bool, profile_html: str) 
     django.setup()
     from crm import tenancy
     from mailsync import sync
+
+    timers = _timers_install()
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # the pass's one connection (the prefetch has none)
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = int(cursor.fetchone()[0])
+    backend_cpu = _process_cpu(backend)
 
     profiler = None
     if profile:
@@ -345,6 +401,10 @@ def _worker(company_id: int, account_id: int, profile: bool, profile_html: str) 
         "cpu_user": after.ru_utime - usage.ru_utime,
         "cpu_system": after.ru_stime - usage.ru_stime,
         "vmhwm_kb": _status_kb(os.getpid(), "VmHWM"),
+        "timers": timers,
+        # CPU seconds of the PostgreSQL backend that served the pass: with the worker's own,
+        # a measure of the work that other processes on the machine do not disturb.
+        "backend_cpu": _process_cpu(backend) - backend_cpu,
     }
     print("RESULT " + json.dumps(result), flush=True)
 
@@ -420,6 +480,244 @@ def our_sync_run(
         raise RuntimeError(f"stored {rows} (pass says {result['stored']}), expected {messages}")
     peak_kb = max(sampler.peak_kb, int(result["vmhwm_kb"]))
     return _Outcome(result["seconds"], result["stored"], cpu, peak_kb / 1024, {**result, **rows})
+
+
+# --- 2d. Persons and deals, for the linking overhead (--persons) -------------------------------
+
+
+@dataclass
+class _Crm:
+    """What `crm_load` put into the company."""
+
+    persons: int = 0
+    addresses: int = 0
+    correspondents: int = 0
+    deals: int = 0
+    open_deals: int = 0
+    participants: int = 0
+    leads: int = 0
+
+
+def crm_load(
+    *, company_id: int, owner_id: int, persons: int, correspondents: Sequence[str], seed: int
+) -> _Crm:
+    """Persons, deals and leads for the linking stage to find.
+
+    Person k < len(correspondents) has correspondent k's address (so every correspondent of the
+    corpus is a person), the others addresses no mail uses; half of all persons have a second
+    address, 1.5 per person as in bench/persons_api.py. Of the correspondents' persons: 20%
+    have one open deal and 2% a second one, 4% take part (DealParticipant) in another's open
+    deal, 20% have only a won or lost deal (not linked), 5% an open lead and no deal. Of the
+    other persons, one in ten has a deal (open, won or lost), one in twenty an open lead.
+    COPY as the owner role (loading is not what we measure)."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from bench.persons_api import _copy_rows
+    from contacts.addresses import normalize_email
+    from contacts.models import Person, PersonEmail
+    from crm import tenancy
+    from crm.models import Company
+    from crm.sales import services as sales_services
+    from crm.sales.models import Deal, DealParticipant, DealStatus, Lead, Stage
+
+    rng = random.Random(seed)
+    now = timezone.now()
+    loaded = _Crm(persons=persons, correspondents=min(persons, len(correspondents)))
+
+    def next_id(table: str) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id'))")
+            return int(cursor.fetchone()[0])
+
+    def set_sequence(table: str, last: int) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), %s)", [last])
+
+    def stamp() -> datetime.datetime:  # "most recently active" must have something to choose
+        return now - datetime.timedelta(minutes=rng.randrange(525_600))
+
+    with tenancy.bound(company_id):
+        pipeline = sales_services.pipeline_default_ensure(
+            company=Company.objects.get(pk=company_id)
+        )
+        stage_id = (
+            Stage.objects.for_company(company_id)
+            .filter(pipeline_id=pipeline.pk)
+            .order_by("position")
+            .values_list("pk", flat=True)
+            .first()
+        )
+    owned = {"company_id": company_id, "owner_id": owner_id, "visible_to": 7}
+    with tenancy.owner_mode():
+        first_person = next_id("contacts_person")
+        rows: list[dict[str, Any]] = []
+        emails: list[dict[str, Any]] = []
+        for i in range(persons):
+            person_id = first_person + i
+            rows.append(
+                {
+                    **owned,
+                    "id": person_id,
+                    "name": f"Person {i}",
+                    "first_name": "Person",
+                    "last_name": str(i),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            first = correspondents[i] if i < loaded.correspondents else None
+            for position in range(2 if i % 2 == 0 else 1):
+                value = first if first and position == 0 else f"person{i}.{position}@co{i}.example"
+                emails.append(
+                    {
+                        "company_id": company_id,
+                        "person_id": person_id,
+                        "value": value,
+                        "normalized": normalize_email(value),
+                        "label": "work",
+                        "primary": position == 0,
+                        "position": position,
+                    }
+                )
+        _copy_rows(Person, rows)
+        set_sequence("contacts_person", first_person + persons)
+        first_email = next_id("contacts_personemail")
+        _copy_rows(PersonEmail, [{"id": first_email + k, **e} for k, e in enumerate(emails)])
+        set_sequence("contacts_personemail", first_email + len(emails))
+        loaded.addresses = len(emails)
+
+        deals: list[dict[str, Any]] = []
+        leads: list[dict[str, Any]] = []
+        first_deal = next_id("sales_deal")
+
+        def deal(person: int, status: str) -> int:
+            when = stamp()
+            deals.append(
+                {
+                    **owned,
+                    "id": first_deal + len(deals),
+                    "title": f"Deal {len(deals)}",
+                    "status": status,
+                    "pipeline_id": pipeline.pk,
+                    "stage_id": stage_id,
+                    "person_id": first_person + person,
+                    "creator_id": owner_id,
+                    "created_at": when,
+                    "updated_at": when,
+                    **({"close_time": when} if status != DealStatus.OPEN else {}),
+                }
+            )
+            return first_deal + len(deals) - 1
+
+        def lead(person: int) -> None:
+            when = stamp()
+            leads.append(
+                {
+                    **owned,
+                    "title": f"Lead {len(leads)}",
+                    "person_id": first_person + person,
+                    "creator_id": owner_id,
+                    "created_at": when,
+                    "updated_at": when,
+                }
+            )
+
+        open_deal_of: dict[int, int] = {}
+        participants: list[dict[str, Any]] = []
+        for k in range(loaded.correspondents):
+            if k % 5 == 0:
+                open_deal_of[k] = deal(k, DealStatus.OPEN)
+                if k % 50 == 0:
+                    deal(k, DealStatus.OPEN)
+            elif k % 10 in (1, 6):
+                deal(k, DealStatus.WON if k % 10 == 1 else DealStatus.LOST)
+            elif k % 20 == 3:
+                lead(k)
+            if k % 25 == 4:
+                participants.append(
+                    {
+                        "company_id": company_id,
+                        "deal_id": open_deal_of[k - 4],
+                        "person_id": first_person + k,
+                        "created_at": now,
+                    }
+                )
+        statuses = (DealStatus.OPEN, DealStatus.WON, DealStatus.LOST)
+        for i in range(loaded.correspondents, persons):
+            if i % 10 == 0:
+                deal(i, statuses[(i // 10) % 3])
+            elif i % 20 == 5:
+                lead(i)
+        _copy_rows(Deal, deals)
+        set_sequence("sales_deal", first_deal + len(deals))
+        if participants:
+            first_participant = next_id("sales_dealparticipant")
+            _copy_rows(
+                DealParticipant,
+                [{"id": first_participant + k, **row} for k, row in enumerate(participants)],
+            )
+            set_sequence("sales_dealparticipant", first_participant + len(participants))
+        _copy_rows(Lead, leads)
+    loaded.deals = len(deals)
+    loaded.open_deals = sum(1 for row in deals if row["status"] == DealStatus.OPEN)
+    loaded.participants = len(participants)
+    loaded.leads = len(leads)
+    return loaded
+
+
+def _database_settle() -> None:
+    """VACUUM ANALYZE and CHECKPOINT before a measured pass: it then starts on a settled
+    database (statistics for what was loaded, no flush of the load competing), loaded or not."""
+    from django.db import connection
+
+    from crm.db import roles
+
+    with connection.cursor() as cursor:
+        cursor.execute("RESET ROLE")  # the login: VACUUM and CHECKPOINT need an owner / superuser
+        cursor.execute("VACUUM (ANALYZE)")
+        cursor.execute("CHECKPOINT")
+        cursor.execute(roles.role_statement())
+
+
+def _link_counts(company_id: int) -> dict[str, int]:
+    """What the linking stage left: threads with persons, a deal, a lead; and the threads
+    that have a person with an open deal yet no deal (0 when automatic linking did its job)."""
+    from django.db import connection
+
+    from crm import tenancy
+
+    with tenancy.bound(company_id), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT count(*),
+                   count(*) FILTER (WHERE cardinality(t.person_ids) > 0),
+                   count(*) FILTER (WHERE t.deal_id IS NOT NULL),
+                   count(*) FILTER (WHERE t.lead_id IS NOT NULL),
+                   count(*) FILTER (WHERE t.deal_id IS NULL AND EXISTS (
+                       SELECT 1 FROM sales_deal d
+                       WHERE d.company_id = t.company_id AND d.person_id = ANY(t.person_ids)
+                         AND d.status = 'open' AND d.deleted_at IS NULL))
+            FROM inbox_mailthread t WHERE t.company_id = %s
+            """,
+            [company_id],
+        )
+        threads, with_persons, with_deal, with_lead, unlinked = cursor.fetchone()
+        cursor.execute(
+            "SELECT count(*), count(*) FILTER (WHERE person_id IS NOT NULL) "
+            "FROM inbox_mailparticipant WHERE company_id = %s",
+            [company_id],
+        )
+        participants, participants_linked = cursor.fetchone()
+    return {
+        "threads": threads,
+        "with_persons": with_persons,
+        "with_deal": with_deal,
+        "with_lead": with_lead,
+        "open_deal_unlinked": unlinked,
+        "participants": participants,
+        "participants_linked": participants_linked,
+    }
 
 
 # --- 2c. APPEND to API -------------------------------------------------------------------------
@@ -564,9 +862,16 @@ def _percentile(samples: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def _setup_account(*, company_name: str) -> tuple[int, int, str]:
-    """Migrate, create the company, connect the mailbox (as a user would); returns
-    (company id, account id, API token)."""
+@dataclass
+class _Setup:
+    company_id: int
+    account_id: int
+    owner_id: int
+    token: str
+
+
+def _setup_account(*, company_name: str) -> _Setup:
+    """Migrate, create the company, connect the mailbox (as a user would)."""
     from django.core.management import call_command
 
     from crm import services, tenancy
@@ -589,7 +894,41 @@ def _setup_account(*, company_name: str) -> tuple[int, int, str]:
                 password=MAIL_PASSWORD,
             ),
         )
-    return company.pk, account.pk, token
+    return _Setup(company.pk, account.pk, user.pk, token)
+
+
+def _database_recreate(url: str) -> None:
+    """The bench database dropped and created empty again, under the same name (so Django's
+    settings stay as they are): each measured pass starts from nothing."""
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    server, _, name = url.rpartition("/")
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _page_cache_warm(maildir: Path) -> None:
+    """Read the whole mailbox once, so no measured pass is the one that pays for reading it
+    from disk (mbsync's run does this otherwise)."""
+    for path in maildir.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as handle:
+                while handle.read(1 << 20):
+                    pass
+
+
+@dataclass
+class _Linked:
+    """One measured first sync of the A/B pair: `crm` is None for A (no persons)."""
+
+    label: str
+    outcome: _Outcome
+    crm: _Crm | None
+    counts: dict[str, int]
+    load: tuple[float, float, float]  # os.getloadavg() just before the pass
 
 
 def _sigterm(_signum: int, _frame: object) -> None:
@@ -601,7 +940,8 @@ def run(args: argparse.Namespace) -> None:
 
     if not is_available() or shutil.which("doveadm") is None:
         raise SystemExit("needs Dovecot (Debian dovecot-imapd)")
-    if not args.profile and shutil.which("mbsync") is None:
+    skip_mbsync = args.profile or args.linking_only
+    if not skip_mbsync and shutil.which("mbsync") is None:
         raise SystemExit("needs mbsync (Debian isync)")
     signal.signal(signal.SIGTERM, _sigterm)
     with contextlib.ExitStack() as cleanup:
@@ -616,13 +956,16 @@ def run(args: argparse.Namespace) -> None:
         cleanup.callback(server.close)
         stats = mailbox_create(server, messages=args.messages, seed=args.seed)
 
-        mbsync = None if args.profile else mbsync_run(server, workdir, args.messages)
+        mbsync = None if skip_mbsync else mbsync_run(server, workdir, args.messages)
         if mbsync:
             print(f"mbsync: {mbsync.messages} messages in {mbsync.seconds:.1f} s", flush=True)
+        else:
+            _page_cache_warm(server.mail_root / MAIL_USER / "Maildir")
 
         _use_bench_database(args.database)
         database_url = os.environ["DATABASE_URL"]
-        cleanup.callback(_database_drop, database_url)
+        if not args.keep_database:
+            cleanup.callback(_database_drop, database_url)
         redis_url = _redis_free_db()
         cleanup.callback(_redis_flush, redis_url)
         raw_dir = workdir / "raw"
@@ -638,29 +981,73 @@ def run(args: argparse.Namespace) -> None:
         django.setup()
         from django.db import connection
 
-        company_id, account_id, token = _setup_account(company_name="Mail Bench Co")
-        ours = our_sync_run(
-            env,
-            workdir,
-            company_id=company_id,
-            account_id=account_id,
-            messages=args.messages,
-            profile=args.profile,
-            profile_html=args.profile_html,
-        )
+        def first_sync(label: str, persons: int, *, profile: bool) -> tuple[_Linked, _Setup]:
+            """One measured first sync on a database of its own (fresh Redis database and
+            raw directory too), with `persons` persons loaded first."""
+            _database_recreate(database_url)
+            _redis_flush(redis_url)
+            shutil.rmtree(raw_dir, ignore_errors=True)
+            setup = _setup_account(company_name="Mail Bench Co")
+            crm = None
+            if persons:
+                started = time.perf_counter()
+                crm = crm_load(
+                    company_id=setup.company_id,
+                    owner_id=setup.owner_id,
+                    persons=persons,
+                    correspondents=stats.addresses,
+                    seed=args.seed,
+                )
+                print(
+                    f"{label}: loaded {crm.persons:,} persons ({crm.addresses:,} addresses), "
+                    f"{crm.deals:,} deals ({crm.open_deals:,} open), {crm.leads:,} leads in "
+                    f"{time.perf_counter() - started:.0f} s",
+                    flush=True,
+                )
+            _database_settle()
+            load = os.getloadavg()
+            outcome = our_sync_run(
+                env,
+                workdir,
+                company_id=setup.company_id,
+                account_id=setup.account_id,
+                messages=args.messages,
+                profile=profile,
+                profile_html=args.profile_html,
+            )
+            counts = _link_counts(setup.company_id)
+            print(
+                f"{label}: {outcome.messages} messages in {outcome.seconds:.1f} s "
+                f"({outcome.rate:,.0f}/s); {counts['threads']:,} threads, "
+                f"{counts['with_persons']:,} with persons, {counts['with_deal']:,} with a deal; "
+                f"load before {load[0]:.2f}",
+                flush=True,
+            )
+            return _Linked(label, outcome, crm, counts, load), setup
+
+        linked: list[_Linked] = []
+        if args.persons:
+            # A/B, alternating when there are several rounds: the same mailbox, each pass on a
+            # fresh database; A links against an empty contact list, B against the persons.
+            # --profile profiles B only.
+            for _round in range(args.rounds):
+                a, setup = first_sync("A, no persons", 0, profile=False)
+                b, setup = first_sync(
+                    f"B, {args.persons:,} persons", args.persons, profile=args.profile
+                )
+                linked += [a, b]
+            ours = linked[-2].outcome
+        else:
+            only, setup = first_sync("ours", 0, profile=args.profile)
+            ours = only.outcome
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_database_size(current_database())")
             database_bytes = int(cursor.fetchone()[0])
             version = connection.cursor().connection.info.server_version
         raw_bytes = sum(p.stat().st_size for p in raw_dir.rglob("*.eml"))
-        print(
-            f"ours: {ours.messages} messages in {ours.seconds:.1f} s; "
-            f"{ours.extra['threads']} threads",
-            flush=True,
-        )
         delays: list[float] = []
-        if not args.profile and args.appends:
-            delays = latency_run(server, env, processes, token=token, appends=args.appends)
+        if not skip_mbsync and args.appends:
+            delays = latency_run(server, env, processes, token=setup.token, appends=args.appends)
 
         pg = f"{version // 10000}.{version % 10000}"
         _report(
@@ -673,6 +1060,100 @@ def run(args: argparse.Namespace) -> None:
             database_bytes=database_bytes,
             raw_bytes=raw_bytes,
         )
+        if linked:
+            _linking_report(linked)
+
+
+def _linking_report(linked: list[_Linked]) -> None:
+    """The A/B figures of --persons: the rates, the overhead, where B's linking time went and
+    proof that it linked."""
+
+    def seconds(run: _Linked, label: str) -> float:
+        return float(run.outcome.extra["timers"][label][0])
+
+    def share(run: _Linked, label: str) -> str:
+        spent = seconds(run, label)
+        calls = int(run.outcome.extra["timers"][label][1])
+        return (
+            f"{spent:.1f} s ({spent / run.outcome.seconds * 100:.1f}% of the pass, {calls} calls)"
+        )
+
+    def cpu(run: _Linked) -> float:
+        extra = run.outcome.extra
+        return float(extra["cpu_user"] + extra["cpu_system"] + extra["backend_cpu"])
+
+    def cpu_text(run: _Linked) -> str:
+        extra = run.outcome.extra
+        return (
+            f"CPU {cpu(run):.1f} s (worker {extra['cpu_user'] + extra['cpu_system']:.1f} s "
+            f"+ its PostgreSQL backend {extra['backend_cpu']:.1f} s)"
+        )
+
+    pairs = [(linked[k], linked[k + 1]) for k in range(0, len(linked), 2)]
+    overheads = [b.outcome.seconds / a.outcome.seconds - 1 for a, b in pairs]
+    cpu_overheads = [cpu(b) / cpu(a) - 1 for a, b in pairs]
+    print("\nLinking overhead (A: no persons in the company; B: persons and deals)")
+    rows: list[tuple[str, str, str]] = []
+    for n, ((a, b), overhead, cpu_overhead) in enumerate(
+        zip(pairs, overheads, cpu_overheads, strict=True), start=1
+    ):
+        crm = b.crm
+        assert crm is not None
+        rows += [
+            (
+                f"round {n} A: {a.label}",
+                f"{a.outcome.rate:,.0f} msgs/s",
+                f"{a.outcome.seconds:.1f} s; load before {a.load[0]:.2f}; "
+                f"threads_relink {seconds(a, 'threads_relink'):.1f} s, "
+                f"persons lookup {seconds(a, 'persons_by_addresses'):.1f} s",
+            ),
+            (
+                f"round {n} B: {b.label}",
+                f"{b.outcome.rate:,.0f} msgs/s",
+                f"{b.outcome.seconds:.1f} s; load before {b.load[0]:.2f}; "
+                f"{crm.persons:,} persons, {crm.addresses:,} addresses, {crm.deals:,} deals "
+                f"({crm.open_deals:,} open), {crm.leads:,} leads",
+            ),
+            (f"round {n} A: CPU", "", cpu_text(a)),
+            (f"round {n} B: CPU", "", cpu_text(b)),
+            (f"round {n} linking overhead, B/A - 1", f"{overhead * 100:+.1f}%", "target < 25%"),
+            (
+                f"round {n} same in CPU seconds",
+                f"{cpu_overhead * 100:+.1f}%",
+                "worker + backend: what load from other processes does not change",
+            ),
+            (f"round {n} A: in threads_relink", "", share(a, "threads_relink")),
+            (f"round {n} A: in threads_refresh (for scale)", "", share(a, "threads_refresh")),
+            (f"round {n} B: in threads_relink", "", share(b, "threads_relink")),
+            (f"round {n} B:   of which deal/lead choice", "", share(b, "deals_and_leads")),
+            (f"round {n} B: in persons_by_addresses", "", share(b, "persons_by_addresses")),
+            (f"round {n} B: in threads_refresh (for scale)", "", share(b, "threads_refresh")),
+            (
+                f"round {n} B: linked",
+                f"{b.counts['with_persons']:,} threads",
+                f"with persons, of {b.counts['threads']:,}; {b.counts['with_deal']:,} with a "
+                f"deal, {b.counts['with_lead']:,} with a lead; "
+                f"{b.counts['participants_linked']:,} of {b.counts['participants']:,} "
+                f"participants linked; {b.counts['open_deal_unlinked']} threads of a person "
+                "with an open deal left without one",
+            ),
+        ]
+    if len(pairs) > 1:
+        rows.append(
+            (
+                "median linking overhead",
+                f"{statistics.median(overheads) * 100:+.1f}%",
+                f"in CPU seconds {statistics.median(cpu_overheads) * 100:+.1f}%",
+            )
+        )
+    width = max(len(r[0]) for r in rows)
+    for name, value, detail in rows:
+        print(f"{name:{width}s}  {value:>16s}   {detail}")
+    for _a, b in pairs:
+        if not b.counts["with_persons"] or not b.counts["with_deal"]:
+            raise RuntimeError(f"run B linked nothing: {b.counts}")
+        if b.counts["open_deal_unlinked"]:
+            raise RuntimeError(f"run B left threads without their open deal: {b.counts}")
 
 
 def _report(
@@ -750,8 +1231,26 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--database", default="crm_bench_mail")
     parser.add_argument("--appends", type=int, default=200)
-    parser.add_argument("--profile", action="store_true", help="profile our first sync only")
+    parser.add_argument(
+        "--persons",
+        type=int,
+        default=0,
+        help="A/B: our first sync with no persons, then with this many persons (every "
+        "correspondent one of them) and their deals; reports the linking overhead",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="A/B pairs to run (--persons)")
+    parser.add_argument(
+        "--linking-only", action="store_true", help="skip mbsync and the APPEND latency"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="profile our first sync only (B with --persons)"
+    )
     parser.add_argument("--profile-html", default="", help="also write pyinstrument's HTML here")
+    parser.add_argument(
+        "--keep-database",
+        action="store_true",
+        help="keep the database of the last pass (to EXPLAIN its statements); not Redis",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # "<company id>:<account id>"
     args = parser.parse_args()
     if args.worker:
