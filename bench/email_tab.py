@@ -30,7 +30,8 @@ p50 / p95 over --repeat requests each, and the SQL queries of one request
 of each measurement, run as the runtime role with row-level security, as the request runs it.
 
 Run: `DATABASE_URL=postgresql://postgres@127.0.0.1:5432/crm .venv/bin/python bench/email_tab.py`
-(`--threads 50000 --repeat 50` for a quick run).
+(`--threads 50000 --repeat 50` for a quick run; `--reuse` measures the database of an earlier
+run again, without loading it).
 """
 
 from __future__ import annotations
@@ -343,6 +344,43 @@ def _seed(*, persons: int, threads: int) -> _Seeded:
     )
 
 
+def _seeded_again() -> _Seeded:
+    """What `_seed` returned, read back from a database it loaded before (--reuse). The API
+    tokens are issued anew (only their digests are stored)."""
+    from django.db import connection
+
+    from contacts.models import Organization, Person
+    from crm import services, tenancy
+    from crm.models import Company, User
+    from inbox.models import MailMessage, MailThread
+
+    with tenancy.owner_mode(), connection.cursor() as cursor:
+        cursor.execute("SELECT min(id) FROM crm_company")
+        company_id = int(cursor.fetchone()[0])
+    users = {
+        name: User.objects.get(email=f"{name}@bench.test")
+        for name in ("admin", "owner", "rep", "other")
+    }
+    with tenancy.bound(company_id):
+        company = Company.objects.get(pk=company_id)
+        tokens = {
+            name: services.api_token_issue(company=company, user=users[name])
+            for name in ("owner", "rep")
+        }
+        persons = Person.objects.for_company(company_id).order_by("pk")
+        return _Seeded(
+            company_id=company_id,
+            users=users,
+            tokens=tokens,
+            person_id=persons.values_list("pk", flat=True)[1],  # as `_seed` chose it
+            organization_id=Organization.objects.for_company(company_id)
+            .get(name="Email Tab Organization")
+            .pk,
+            threads=MailThread.objects.for_company(company_id).count(),
+            messages=MailMessage.objects.for_company(company_id).count(),
+        )
+
+
 @dataclass
 class _Result:
     what: str
@@ -367,10 +405,21 @@ def main() -> None:
         "{offset} its first row",
     )
     parser.add_argument("--explain", action="store_true", help="EXPLAIN the slowest statements")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the database an earlier run loaded (--database) without loading it again",
+    )
     args = parser.parse_args()
 
-    _use_bench_database(args.database)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
+    if args.reuse:
+        from crm import localservices
+
+        server, _, _name = localservices.database_url().rpartition("/")
+        os.environ["DATABASE_URL"] = f"{server}/{args.database}"
+    else:
+        _use_bench_database(args.database)
     import django
 
     django.setup()
@@ -384,7 +433,7 @@ def main() -> None:
     from inbox import selectors
 
     started = time.perf_counter()
-    seeded = _seed(persons=args.persons, threads=args.threads)
+    seeded = _seeded_again() if args.reuse else _seed(persons=args.persons, threads=args.threads)
     print(
         f"loaded {args.persons:,} persons, {seeded.threads:,} threads, {seeded.messages:,} "
         f"messages in {time.perf_counter() - started:.0f} s",

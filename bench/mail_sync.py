@@ -18,12 +18,25 @@ In one run, against a throwaway Dovecot (tests/mailsync/dovecot.py) and a fresh 
    polls `GET /api/v1/mailbox/mailThreads?folder=inbox&limit=5` every 20 ms until each one's
    subject shows: the delay from APPEND to API.
 
+`--persons N` measures what linking adds (the linking and visibility issue): our first sync
+runs as an A/B pair, each pass on a database created for it (and an empty Redis database and
+raw directory): A with no persons in the company, B with N persons, one for every correspondent
+of the corpus and the rest with other addresses, and their deals and leads (`crm_load`). The
+worker times the linking stage inside the pass (`_TIMED`: `inbox.linking.threads_relink`, its
+deal and lead choice, the person lookup by address; wrapped in the worker process only), also
+counts CPU seconds of the worker and of its PostgreSQL backend (what other processes on the
+machine do not change), and B checks that linking happened. `--rounds R` runs R pairs,
+`--linking-only` skips mbsync and the APPEND latency, `--keep-database` keeps the last pass's
+database for EXPLAIN.
+
 Everything it starts is stopped and everything it creates is deleted at the end (Dovecot, the
 processes, temp dirs, the database, the keys in the Redis database it picked), also on failure.
 
 Run: `DATABASE_URL=postgresql://postgres@127.0.0.1:5432/crm .venv/bin/python bench/mail_sync.py`
-(`--messages 5000` for a quick run). `--profile` runs only the generation and our first sync,
-under pyinstrument (`pip install pyinstrument` into .venv), and prints where the time goes.
+(`--messages 5000` for a quick run; `--messages 100000 --persons 100000 --linking-only
+--rounds 2` for the linking overhead). `--profile` runs only the generation and our first sync
+(pass B with `--persons`), under pyinstrument (`pip install pyinstrument` into .venv), and
+prints where the time goes.
 """
 
 from __future__ import annotations
@@ -709,7 +722,17 @@ def _link_counts(company_id: int) -> dict[str, int]:
             [company_id],
         )
         participants, participants_linked = cursor.fetchone()
+        # The persons of each thread are kept twice: the array and MailThreadPerson rows.
+        cursor.execute(
+            "SELECT (SELECT count(*) FROM inbox_mailthreadperson WHERE company_id = %s), "
+            "(SELECT coalesce(sum(cardinality(person_ids)), 0) FROM inbox_mailthread "
+            "WHERE company_id = %s)",
+            [company_id, company_id],
+        )
+        person_rows, person_ids = cursor.fetchone()
     return {
+        "person_rows": person_rows,
+        "person_ids": person_ids,
         "threads": threads,
         "with_persons": with_persons,
         "with_deal": with_deal,
@@ -1134,8 +1157,9 @@ def _linking_report(linked: list[_Linked]) -> None:
                 f"with persons, of {b.counts['threads']:,}; {b.counts['with_deal']:,} with a "
                 f"deal, {b.counts['with_lead']:,} with a lead; "
                 f"{b.counts['participants_linked']:,} of {b.counts['participants']:,} "
-                f"participants linked; {b.counts['open_deal_unlinked']} threads of a person "
-                "with an open deal left without one",
+                f"participants linked; {b.counts['person_rows']:,} thread-person rows; "
+                f"{b.counts['open_deal_unlinked']} threads of a person with an open deal left "
+                "without one",
             ),
         ]
     if len(pairs) > 1:
@@ -1154,6 +1178,8 @@ def _linking_report(linked: list[_Linked]) -> None:
             raise RuntimeError(f"run B linked nothing: {b.counts}")
         if b.counts["open_deal_unlinked"]:
             raise RuntimeError(f"run B left threads without their open deal: {b.counts}")
+        if b.counts["person_rows"] != b.counts["person_ids"]:
+            raise RuntimeError(f"run B's thread-person rows differ from the arrays: {b.counts}")
 
 
 def _report(
