@@ -405,6 +405,11 @@ def main() -> None:
         "{offset} its first row",
     )
     parser.add_argument("--explain", action="store_true", help="EXPLAIN the slowest statements")
+    parser.add_argument("--items", default="person,organization", help="of person,organization")
+    parser.add_argument("--users", default="rep,owner", help="of rep,owner")
+    parser.add_argument(
+        "--measure", default="fragment,selector,api", help="of fragment,selector,api"
+    )
     parser.add_argument(
         "--reuse",
         action="store_true",
@@ -476,7 +481,11 @@ def main() -> None:
         print(f"  {what:34s} {user:6s} {item:12s} {page:22s} {_percentiles(samples)}", flush=True)
 
     for item, item_id in items.items():
+        if item not in args.items.split(","):
+            continue
         for user, membership in memberships.items():
+            if user not in args.users.split(","):
+                continue
             with tenancy.bound(seeded.company_id, user_id=membership.user_id):
                 conversations = selectors.item_conversations(
                     membership=membership, kind=item, item_id=item_id
@@ -514,31 +523,34 @@ def main() -> None:
             def get(url: str, _user: str = user, **headers: str) -> Callable[[], object]:
                 return lambda: ok(clients[_user].get(url, **headers))
 
-            if has_fragment:
+            wanted = set(args.measure.split(","))
+            if has_fragment and "fragment" in wanted:
                 url = reverse("inbox_item_emails", kwargs={"kind": item, "item_id": item_id})
                 query = args.fragment_deep.format(page=deep // PAGE + 1, offset=deep)
                 measure("fragment inbox_item_emails", user, item, "first page", get(url))
                 measure(
                     "fragment inbox_item_emails", user, item, f"?{query}", get(f"{url}?{query}")
                 )
-            measure("selector item_conversations", user, item, "[0:20]", conversations_page(0))
-            measure(
-                "selector item_conversations",
-                user,
-                item,
-                f"[{deep}:{deep + PAGE}] (last)",
-                conversations_page(deep),
-            )
-            api = f"/api/v1/{api_paths[item]}/{item_id}/mailMessages?limit={PAGE}"
-            token = {"HTTP_X_API_TOKEN": seeded.tokens[user]}
-            measure("API mailMessages", user, item, "first page", get(api, **token))
-            measure(
-                "API mailMessages",
-                user,
-                item,
-                f"start={deep_messages} (last)",
-                get(f"{api}&start={deep_messages}", **token),
-            )
+            if "selector" in wanted:
+                measure("selector item_conversations", user, item, "[0:20]", conversations_page(0))
+                measure(
+                    "selector item_conversations",
+                    user,
+                    item,
+                    f"[{deep}:{deep + PAGE}] (last)",
+                    conversations_page(deep),
+                )
+            if "api" in wanted:
+                api = f"/api/v1/{api_paths[item]}/{item_id}/mailMessages?limit={PAGE}"
+                token = {"HTTP_X_API_TOKEN": seeded.tokens[user]}
+                measure("API mailMessages", user, item, "first page", get(api, **token))
+                measure(
+                    "API mailMessages",
+                    user,
+                    item,
+                    f"start={deep_messages} (last)",
+                    get(f"{api}&start={deep_messages}", **token),
+                )
 
     version = connection.cursor().connection.info.server_version
     print(
