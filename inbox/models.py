@@ -22,7 +22,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import User
+from crm.models import Label, User
 from crm.tenancy import TenantModel
 
 
@@ -103,6 +103,8 @@ class MailAccount(TenantModel):
     link_mode = models.CharField(
         max_length=16, choices=LinkMode.choices, default=LinkMode.AUTOMATIC
     )
+    # A5: archive, delete and read / unread in the CRM are carried out in the mailbox too.
+    two_way_sync = models.BooleanField(default=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -331,6 +333,10 @@ class MailThread(TenantModel):
         db_index=False,
     )
     link_manual = models.BooleanField(default=False)
+    # B2: the user's labels on this account's copy of the conversation.
+    labels: models.ManyToManyField[Label, MailThreadLabel] = models.ManyToManyField(
+        Label, through="MailThreadLabel", related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -481,3 +487,138 @@ class BlockedAddress(TenantModel):
     @property
     def is_domain(self) -> bool:
         return self.value.startswith("@")
+
+
+class MailThreadLabel(TenantModel):
+    """A label (`crm.Label` of kind mail_thread) on a conversation (B2)."""
+
+    thread = models.ForeignKey(MailThread, on_delete=models.CASCADE, db_index=False)
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="+", db_index=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "thread", "label"], name="mail_thread_label_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["company", "label"], name="mail_thread_label_label")]
+
+
+class MailView(TenantModel):
+    """A user's saved view of the Sales Inbox (B2): a folder and a query in the search language
+    (`inbox.mailquery`: filters such as `is:unread label:Hot has:attachment` and free text)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+", db_index=False)
+    name = models.CharField(_("name"), max_length=100)
+    folder = models.CharField(max_length=64, default="inbox")
+    query = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                "company", "user", models.functions.Lower("name"), name="mail_view_name_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MailCounter(TenantModel):
+    """Conversation counts of one account kept in step by statement triggers on
+    `inbox_mailthread` (migration 0004), so the folder list never counts rows: `key` is
+    "inbox" (in an inbox folder, not archived) or "folder:<id>" (a synced folder); threads that
+    are deleted or blocked are in no count. `account_id` is not a foreign key: the triggers
+    still write while Django deletes an account's rows, and nobody reads a removed account's
+    counts."""
+
+    account_id = models.BigIntegerField()
+    key = models.CharField(max_length=40)
+    unread = models.IntegerField(default=0)
+    total = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "account_id", "key"], name="mail_counter_unique"
+            ),
+        ]
+
+
+class ActionKind(models.TextChoices):
+    """What the CRM asks the mailbox to do (A5): archive (leave the inbox), back to the inbox,
+    delete (to the trash), restore (out of the trash), mark read, mark unread."""
+
+    ARCHIVE = "archive", _("Archive")
+    UNARCHIVE = "unarchive", _("Move to inbox")
+    DELETE = "delete", _("Delete")
+    RESTORE = "restore", _("Restore")
+    READ = "read", _("Mark as read")
+    UNREAD = "unread", _("Mark as unread")
+
+
+class ActionState(models.TextChoices):
+    PENDING = "pending", _("Waiting")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")  # undone before it ran
+
+
+class MailAction(TenantModel):
+    """An outbox of provider-side changes (A5; NOTES: inbox writes rows, mailsync executes them
+    through the provider interface). Written in the same transaction as the local change, only
+    for accounts with two-way sync on; runs after `run_after` (the undo window), so an undo
+    inside the window cancels it instead of undoing it on the server. `message_ids` are the
+    thread's messages when it was asked, so a later merge cannot widen it."""
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, db_index=False)
+    thread = models.ForeignKey(
+        MailThread, on_delete=models.SET_NULL, null=True, blank=True, db_index=False
+    )
+    kind = models.CharField(max_length=16, choices=ActionKind.choices)
+    message_ids = ArrayField(models.BigIntegerField(), default=list)
+    state = models.CharField(
+        max_length=16, choices=ActionState.choices, default=ActionState.PENDING
+    )
+    run_after = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["company", "run_after"],
+                condition=models.Q(state="pending"),
+                name="mail_action_pending",
+            ),
+            models.Index(fields=["company", "thread"], name="mail_action_thread"),
+        ]
+
+
+class RemoteImagesAllowed(TenantModel):
+    """A user's choice to load remote images (through our image proxy) for one message, or for
+    every message from one sender (`sender`, a normalized address)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+", db_index=False)
+    sender = models.CharField(max_length=320, blank=True)
+    message = models.ForeignKey(
+        MailMessage, on_delete=models.CASCADE, null=True, blank=True, db_index=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "user", "sender", "message"],
+                name="remote_images_unique",
+                nulls_distinct=False,
+            ),
+        ]

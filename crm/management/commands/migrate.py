@@ -9,7 +9,12 @@ from crm import tenancy
 
 
 class Command(migrate.Command):
-    def handle(self, *args: Any, **options: Any) -> None:
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        # The system checks run before `handle` and some connect (constraint checks ask the
+        # server's version): on a new server the runtime role does not exist yet.
         with tenancy.owner_mode(using=options["database"]):
-            super().handle(*args, **options)
-            tenancy.grant_runtime_privileges(using=options["database"])
+            return super().execute(*args, **options)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        super().handle(*args, **options)
+        tenancy.grant_runtime_privileges(using=options["database"])
