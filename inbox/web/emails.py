@@ -8,7 +8,6 @@ opened in place there, and its links (C3) and sharing (D3).
 - `GET mail/threads/<id>/link-options?q=`: the deals, leads and projects to link it to.
 - `POST mail/threads/<id>/link` (`target=deal:<id>|lead:<uuid>|project:<id>|none`) and
   `POST mail/threads/<id>/sharing` (`sharing=shared|private|team`).
-- `GET mail/messages/<id>/body`: a message's body, sanitized, for the sandboxed frame.
 
 Reads go through `inbox.selectors` (which start from `inbox.visibility`), changes through
 `inbox.services.thread_update`. A conversation the user may not see is a 404, the same answer
@@ -23,12 +22,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import URLPattern, URLResolver, path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from contacts.models import Organization, Person
@@ -38,7 +36,7 @@ from crm.sales import selectors as sales_selectors
 from crm.sales.models import Deal, Lead, Project
 from crm.services import ServiceError
 from crm.web.permissions import MemberRequest, member_required
-from inbox import bodies, selectors, services, visibility
+from inbox import selectors, services, visibility
 from inbox.models import SHARING_BY_KIND, Sharing
 
 if TYPE_CHECKING:  # names of types only: every read goes through inbox.selectors
@@ -423,23 +421,10 @@ def thread_sharing(request: MemberRequest, thread_id: int) -> HttpResponse:
     return _thread_change(request, thread_id, changes, _("Choose who may see the conversation."))
 
 
-@xframe_options_sameorigin
-@require_GET
-@member_required
-def message_body(request: MemberRequest, message_id: int) -> HttpResponse:
-    """The body in its sandboxed frame on our own pages (hence SAMEORIGIN, not DENY)."""
-    found = selectors.access_message(membership=request.membership, message_id=message_id)
-    if found is None:
-        raise Http404
-    message, _thread = found
-    return bodies.body_response(message)
-
-
 urlpatterns: list[URLPattern | URLResolver] = [
     path("items/<str:kind>/<str:item_id>/emails", item_emails, name="inbox_item_emails"),
     path("mail/threads/<int:thread_id>", thread_detail, name="inbox_thread"),
     path("mail/threads/<int:thread_id>/link-options", link_options, name="inbox_link_options"),
     path("mail/threads/<int:thread_id>/link", thread_link, name="inbox_thread_link"),
     path("mail/threads/<int:thread_id>/sharing", thread_sharing, name="inbox_thread_sharing"),
-    path("mail/messages/<int:message_id>/body", message_body, name="inbox_message_body"),
 ]

@@ -3,12 +3,17 @@ like the rest of the site).
 
 - `emails`: the Email tab of person, organization, deal, lead and project pages (C4), a
   conversation opened in place, and its linking and sharing controls (C3, D3).
+- `media`: a message's body frame (and what it loads).
 - `blocklist`: Settings → Blocked addresses (C5)."""
 
 from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver
 
-from inbox.web import blocklist, emails
+from inbox.web import blocklist, emails, media
 
-urlpatterns: list[URLPattern | URLResolver] = [*emails.urlpatterns, *blocklist.urlpatterns]
+urlpatterns: list[URLPattern | URLResolver] = [
+    *emails.urlpatterns,
+    *media.urlpatterns,
+    *blocklist.urlpatterns,
+]
