@@ -9,19 +9,25 @@ from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
 
+from contacts.models import Person
 from crm import access
-from crm.models import Company, Membership
+from crm.models import Company, Label, LabelKind, Membership
 from crm.sales.models import Deal, DealStatus
 from inbox import visibility
 from inbox.models import (
     BlockedAddress,
     FolderRole,
+    MailAccount,
     MailAttachment,
+    MailCounter,
+    MailFolder,
     MailMessage,
     MailMessageLocation,
     MailParticipant,
     MailThread,
+    MailThreadLabel,
     MailThreadMessage,
+    MailView,
 )
 
 # The folders of Pipedrive's mailbox API and which of our folder roles each shows.
@@ -63,6 +69,16 @@ def access_thread(*, membership: Membership, thread_id: int) -> MailThread | Non
         visibility.visible_threads(membership=membership)
         .filter(pk=thread_id)
         .select_related("account", "deal")
+        .first()
+    )
+
+
+def access_mailbox_thread(*, membership: Membership, thread_id: int) -> MailThread | None:
+    """The thread if it is in the user's own mailbox (the Sales Inbox reads only those)."""
+    return (
+        visibility.mailbox_threads(membership=membership)
+        .filter(pk=thread_id)
+        .select_related("account", "deal", "lead", "project")
         .first()
     )
 
@@ -311,3 +327,134 @@ def blocked_addresses(
     for block in blocks:
         (company_wide if block.user_id is None else mine).append(block)
     return company_wide, mine
+
+
+# --- The Sales Inbox (B1, B2) -------------------------------------------------------------------
+
+
+def mailbox_accounts(*, membership: Membership) -> list[MailAccount]:
+    """The accounts whose mailbox the member reads, personal ones first."""
+    return list(
+        visibility.mailbox_accounts(company=membership.company_id, user=membership.user_id)
+        .select_related("owner")
+        .order_by("-kind", "email_address", "pk")  # "personal" sorts after "team": reversed
+    )
+
+
+@dataclass(frozen=True)
+class FolderEntry:
+    """A folder in the Sales Inbox's list: one of ours (`key` inbox, sent, …) or a folder
+    synced from the mailbox (`folder:<id>`), with its unread conversations when counted."""
+
+    key: str
+    name: str
+    unread: int | None = None
+    total: int | None = None
+
+
+STANDARD_FOLDERS: tuple[tuple[str, str], ...] = (
+    ("inbox", "Inbox"),
+    ("drafts", "Drafts"),
+    ("sent", "Sent"),
+    ("archive", "Archive"),
+    ("trash", "Trash"),
+    ("all", "All mail"),
+)
+
+
+def mailbox_folders(
+    *, membership: Membership, accounts: Sequence[MailAccount]
+) -> tuple[list[FolderEntry], list[FolderEntry]]:
+    """The standard folders and the accounts' own synced folders, with their counts read from
+    `MailCounter` (kept in step by triggers: no conversation is counted here). `accounts` come
+    from `mailbox_accounts`."""
+    account_ids = [account.pk for account in accounts]
+    counters: dict[str, tuple[int, int]] = {}
+    for key, unread, total in (
+        MailCounter.objects.for_company(membership.company_id)
+        .filter(account_id__in=account_ids)
+        .values_list("key", "unread", "total")
+    ):
+        was = counters.get(key, (0, 0))
+        counters[key] = (was[0] + unread, was[1] + total)
+    drafts = sum(
+        counters.get(f"folder:{pk}", (0, 0))[1]
+        for pk in MailFolder.objects.for_company(membership.company_id)
+        .filter(account_id__in=account_ids, role=FolderRole.DRAFTS, removed_at__isnull=True)
+        .values_list("pk", flat=True)
+    )
+    standard = []
+    for key, name in STANDARD_FOLDERS:
+        if key == "inbox":
+            standard.append(FolderEntry(key, name, counters.get("inbox", (0, 0))[0]))
+        elif key == "drafts":
+            standard.append(FolderEntry(key, name, None, drafts))
+        else:
+            standard.append(FolderEntry(key, name))
+    several = len(accounts) > 1
+    addresses = {account.pk: account.email_address for account in accounts}
+    synced = []
+    for folder in (
+        MailFolder.objects.for_company(membership.company_id)
+        .filter(account_id__in=account_ids, role=FolderRole.OTHER, removed_at__isnull=True)
+        .order_by("name", "account_id")
+    ):
+        unread, total = counters.get(f"folder:{folder.pk}", (0, 0))
+        name = f"{folder.name} ({addresses[folder.account_id]})" if several else folder.name
+        synced.append(FolderEntry(f"folder:{folder.pk}", name, unread, total))
+    return standard, synced
+
+
+def mailbox_threads_by_id(*, membership: Membership, thread_ids: Sequence[int]) -> list[MailThread]:
+    """Conversations of the member's mailbox in the order of `thread_ids` (a page the search
+    found), with what their rows show."""
+    found = (
+        visibility.mailbox_threads(membership=membership)
+        .filter(pk__in=list(thread_ids))
+        .select_related("account", "deal", "lead", "project")
+        .in_bulk()
+    )
+    return [found[pk] for pk in thread_ids if pk in found]
+
+
+def thread_labels(*, membership: Membership, thread_ids: Sequence[int]) -> dict[int, list[Label]]:
+    """Thread id → its labels, by name (the threads were read through `visibility`)."""
+    result: dict[int, list[Label]] = defaultdict(list)
+    rows = (
+        MailThreadLabel.objects.for_company(membership.company_id)
+        .filter(thread_id__in=list(thread_ids))
+        .select_related("label")
+        .order_by("label__name", "label_id")
+    )
+    for row in rows:
+        result[row.thread_id].append(row.label)
+    return dict(result)
+
+
+def mail_labels(*, membership: Membership) -> list[Label]:
+    """The company's conversation labels."""
+    return list(
+        Label.objects.for_company(membership.company_id)
+        .filter(kind=LabelKind.MAIL_THREAD)
+        .order_by("name", "pk")
+    )
+
+
+def mail_views(*, membership: Membership) -> list[MailView]:
+    """The member's saved views."""
+    return list(
+        MailView.objects.for_company(membership.company_id)
+        .filter(user_id=membership.user_id)
+        .order_by("name", "pk")
+    )
+
+
+def persons_named(*, membership: Membership, person_ids: Iterable[int]) -> dict[int, Person]:
+    """The persons among `person_ids` the member may see (for the rows' person chips)."""
+    ids = set(person_ids)
+    if not ids:
+        return {}
+    live = Person.objects.for_company(membership.company_id).filter(
+        pk__in=ids, deleted_at__isnull=True
+    )
+    return {person.pk: person for person in access.visible_items(live, membership=membership)}

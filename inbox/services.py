@@ -5,28 +5,44 @@ may act (`inbox.visibility.can_manage`) and raises `ServiceError` naming the fie
   hand the automatic rules then leave alone), its sharing, read and archived state.
 - `block_add`, `block_remove`: the company's and each user's blocked addresses and domains.
 - `account_sharing_apply`: give every conversation of an account its default sharing, when the
-  user asks for it (changing the default alone rewrites nothing)."""
+  user asks for it (changing the default alone rewrites nothing).
+- `threads_apply`, `threads_undo`: archive, delete, read / unread from the Sales Inbox (B7, B9),
+  carried out in the mailbox too when the account's two-way sync is on (A5: `MailAction` rows
+  that mailsync executes after the undo window), and undone.
+- `labels_set`, `label_save`, `label_remove`: labels on conversations (B2).
+- `view_save`, `view_delete`: a user's saved views of the Sales Inbox."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
 from typing import Any, Final
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from contacts.addresses import InvalidEmailAddress, normalize_email
 from crm import access
-from crm.models import Membership
+from crm import services as crm_services
+from crm.models import Label, LabelKind, Membership
 from crm.sales.models import Deal, Lead, Project
 from crm.services import ServiceError
 from inbox import linking, visibility
 from inbox.models import (
     SHARING_BY_KIND,
+    ActionKind,
+    ActionState,
     BlockedAddress,
     MailAccount,
+    MailAction,
     MailThread,
+    MailThreadLabel,
+    MailThreadMessage,
+    MailView,
     Sharing,
 )
 
@@ -251,3 +267,236 @@ def account_sharing_apply(*, membership: Membership, account: MailAccount) -> in
         .exclude(sharing=account.default_sharing)
         .update(sharing=account.default_sharing)
     )
+
+
+# --- The Sales Inbox: archive, delete, read / unread, with undo (B7, B9, A5) --------------------
+
+
+class MailboxOp(StrEnum):
+    ARCHIVE = "archive"
+    UNARCHIVE = "unarchive"
+    DELETE = "delete"
+    RESTORE = "restore"
+    READ = "read"
+    UNREAD = "unread"
+
+
+INVERSE: Final = {
+    MailboxOp.ARCHIVE: MailboxOp.UNARCHIVE,
+    MailboxOp.UNARCHIVE: MailboxOp.ARCHIVE,
+    MailboxOp.DELETE: MailboxOp.RESTORE,
+    MailboxOp.RESTORE: MailboxOp.DELETE,
+    MailboxOp.READ: MailboxOp.UNREAD,
+    MailboxOp.UNREAD: MailboxOp.READ,
+}
+# How long "Undo" can still stop a change before it reaches the mailbox on the server.
+UNDO_WINDOW: Final = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What `threads_apply` did: the conversations it changed and the provider actions it
+    queued (for `threads_undo`)."""
+
+    op: MailboxOp
+    thread_ids: list[int]
+    action_ids: list[int]
+
+
+def _managed_for_update(membership: Membership, thread_ids: Sequence[int]) -> list[MailThread]:
+    threads = list(
+        visibility.mailbox_threads(membership=membership)
+        .filter(pk__in=list(thread_ids))
+        .select_related("account")
+        .select_for_update(of=("self",))
+        .order_by("pk")
+    )
+    if not threads:
+        raise ServiceError(_("No conversation of your mailbox was chosen."), field="thread_ids")
+    return threads
+
+
+def _queue_actions(
+    membership: Membership, threads: list[MailThread], op: MailboxOp, *, delay: bool
+) -> list[int]:
+    """A5: one `MailAction` per conversation of a two-way account, holding its messages."""
+    two_way = [thread for thread in threads if thread.account.two_way_sync]
+    if not two_way:
+        return []
+    messages: dict[int, list[int]] = {}
+    rows = MailThreadMessage.objects.for_company(membership.company_id).filter(
+        thread_id__in=[thread.pk for thread in two_way]
+    )
+    for thread_id, message_id in rows.values_list("thread_id", "message_id").order_by("pk"):
+        messages.setdefault(thread_id, []).append(message_id)
+    run_after = timezone.now() + (UNDO_WINDOW if delay else timedelta(0))
+    created = MailAction.objects.bulk_create(
+        MailAction(
+            company_id=membership.company_id,
+            account_id=thread.account_id,
+            thread_id=thread.pk,
+            kind=ActionKind(op.value),
+            message_ids=messages.get(thread.pk, []),
+            run_after=run_after,
+            created_by_id=membership.user_id,
+        )
+        for thread in two_way
+        if messages.get(thread.pk)
+    )
+    return [action.pk for action in created]
+
+
+def _apply_locally(company_id: int, threads: list[MailThread], op: MailboxOp) -> None:
+    ids = [thread.pk for thread in threads]
+    rows = MailThread.objects.for_company(company_id).filter(pk__in=ids)
+    now = timezone.now()
+    if op in (MailboxOp.ARCHIVE, MailboxOp.UNARCHIVE):
+        rows.update(archived=op == MailboxOp.ARCHIVE, updated_at=now)
+    elif op in (MailboxOp.DELETE, MailboxOp.RESTORE):
+        rows.update(deleted=op == MailboxOp.DELETE, updated_at=now)
+    else:
+        for thread in threads:
+            _read_set(thread, read=op == MailboxOp.READ)
+        rows.update(is_unread=op == MailboxOp.UNREAD, updated_at=now)
+
+
+@transaction.atomic
+def threads_apply(
+    *, membership: Membership, thread_ids: Sequence[int], op: MailboxOp, undoable: bool = True
+) -> Applied:
+    """Archive, delete, restore or mark read / unread conversations of the user's mailbox, here
+    at once and, for two-way accounts, in the mailbox after the undo window (`undoable`; a
+    conversation marked read by opening it goes at once)."""
+    threads = _managed_for_update(membership, thread_ids)
+    _apply_locally(membership.company_id, threads, op)
+    action_ids = _queue_actions(membership, threads, op, delay=undoable)
+    return Applied(op, [thread.pk for thread in threads], action_ids)
+
+
+@transaction.atomic
+def threads_undo(*, membership: Membership, applied: Applied) -> Applied:
+    """Undo `applied`: its queued mailbox actions that have not run are cancelled (the server
+    never sees them); for the rest the inverse is queued. Waits for an action being carried
+    out right now (its row is locked) rather than racing it."""
+    threads = _managed_for_update(membership, applied.thread_ids)
+    pending = (
+        MailAction.objects.for_company(membership.company_id)
+        .filter(pk__in=applied.action_ids)
+        .select_for_update()
+    )
+    cancelled_threads = {
+        action.thread_id for action in pending if action.state == ActionState.PENDING
+    }
+    MailAction.objects.for_company(membership.company_id).filter(
+        pk__in=applied.action_ids, state=ActionState.PENDING
+    ).update(state=ActionState.CANCELLED, done_at=timezone.now())
+    inverse = INVERSE[applied.op]
+    _apply_locally(membership.company_id, threads, inverse)
+    reached_server = [thread for thread in threads if thread.pk not in cancelled_threads]
+    action_ids = _queue_actions(membership, reached_server, inverse, delay=False)
+    return Applied(inverse, [thread.pk for thread in threads], action_ids)
+
+
+# --- Labels on conversations (B2) ---------------------------------------------------------------
+
+
+def _mail_label(membership: Membership, label_id: int) -> Label:
+    label = (
+        Label.objects.for_company(membership.company_id)
+        .filter(pk=label_id, kind=LabelKind.MAIL_THREAD)
+        .first()
+    )
+    if label is None:
+        raise ServiceError(_("No such label."), field="label_id")
+    return label
+
+
+@transaction.atomic
+def labels_set(
+    *, membership: Membership, thread_ids: Sequence[int], label_id: int, on: bool
+) -> list[int]:
+    """Put a label on conversations of the user's mailbox, or take it off; the ids changed."""
+    label = _mail_label(membership, label_id)
+    threads = _managed_for_update(membership, thread_ids)
+    ids = [thread.pk for thread in threads]
+    rows = MailThreadLabel.objects.for_company(membership.company_id)
+    if on:
+        rows.bulk_create(
+            [
+                MailThreadLabel(company_id=membership.company_id, thread_id=pk, label=label)
+                for pk in ids
+            ],
+            ignore_conflicts=True,
+        )
+    else:
+        rows.filter(thread_id__in=ids, label=label).delete()
+    return ids
+
+
+def label_save(
+    *, membership: Membership, name: str, color: str, label_id: int | None = None
+) -> Label:
+    """Create a conversation label, or rename / recolour one. Labels are the company's."""
+    clean = name.strip()
+    if not clean:
+        raise ServiceError(_("Give the label a name."), field="name")
+    existing = Label.objects.for_company(membership.company_id).filter(
+        kind=LabelKind.MAIL_THREAD, name__iexact=clean
+    )
+    if label_id is not None:
+        existing = existing.exclude(pk=label_id)
+    if existing.exists():
+        raise ServiceError(_("A label with this name exists."), field="name")
+    if label_id is None:
+        return crm_services.label_create(
+            company=membership.company, kind=LabelKind.MAIL_THREAD, name=clean, color=color
+        )
+    label = _mail_label(membership, label_id)
+    return crm_services.label_update(
+        company=membership.company, label=label, name=clean, color=color
+    )
+
+
+def label_remove(*, membership: Membership, label_id: int) -> None:
+    """Delete a conversation label: it leaves every conversation."""
+    crm_services.label_delete(company=membership.company, label=_mail_label(membership, label_id))
+
+
+# --- Saved views -----------------------------------------------------------------------------
+
+
+VIEWS_PER_USER: Final = 50
+
+
+@transaction.atomic
+def view_save(*, membership: Membership, name: str, folder: str, query: str) -> MailView:
+    """Save the folder and query under a name, for this user; the same name replaces it."""
+    clean = name.strip()
+    if not clean:
+        raise ServiceError(_("Give the view a name."), field="name")
+    if len(clean) > 100:
+        raise ServiceError(_("Keep the name under 100 characters."), field="name")
+    if len(query) > 1000:
+        raise ServiceError(_("The search is too long to save."), field="query")
+    views = MailView.objects.for_company(membership.company_id).filter(user_id=membership.user_id)
+    view: MailView | None = views.filter(name__iexact=clean).first()
+    if view is None:
+        if views.count() >= VIEWS_PER_USER:
+            raise ServiceError(
+                _("You have %(count)d saved views; delete one first.") % {"count": VIEWS_PER_USER},
+                field="name",
+            )
+        view = MailView(company_id=membership.company_id, user_id=membership.user_id)
+    view.name, view.folder, view.query = clean, folder, query.strip()
+    view.save()
+    return view
+
+
+def view_delete(*, membership: Membership, view_id: int) -> None:
+    deleted, _rows = (
+        MailView.objects.for_company(membership.company_id)
+        .filter(pk=view_id, user_id=membership.user_id)
+        .delete()
+    )
+    if not deleted:
+        raise ServiceError(_("No such view."), field="id")

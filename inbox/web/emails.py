@@ -72,14 +72,14 @@ _SHARING_HELP = {
 }
 
 
-def _notice(request: MemberRequest, message: str, *, status: int) -> HttpResponse:
+def notice(request: MemberRequest, message: str, *, status: int) -> HttpResponse:
     """A refusal as a fragment: htmx swaps error answers in too, so a full error page would land
     inside the tab."""
-    return render(request, "inbox/_notice.html", {"message": message}, status=status)
+    return render(request, "inbox/notice.html", {"message": message}, status=status)
 
 
-def _not_found(request: MemberRequest) -> HttpResponse:
-    return _notice(request, _("This conversation is not there, or not yours to see."), status=404)
+def not_found(request: MemberRequest) -> HttpResponse:
+    return notice(request, _("This conversation is not there, or not yours to see."), status=404)
 
 
 def _sharing_badge(thread: MailThread) -> str:
@@ -103,7 +103,7 @@ class LinkedItem:
     url: str
 
 
-def _linked_items(request: MemberRequest, threads: list[MailThread]) -> dict[int, LinkedItem]:
+def linked_items(request: MemberRequest, threads: list[MailThread]) -> dict[int, LinkedItem]:
     """Thread id → its linked item: one query per kind of item linked, whatever the count."""
     wanted: dict[str, set[Any]] = {kind: set() for kind in _LINK_KINDS}
     for thread in threads:
@@ -158,7 +158,7 @@ def _party_name(party: selectors.Party) -> str:
     return party.person_name or party.name or party.address
 
 
-def _senders(parties: list[tuple[selectors.Party, int]]) -> str:
+def senders_text(parties: list[tuple[selectors.Party, int]]) -> str:
     """Who wrote in the conversation, first sender first: "Pat, Alice +2"."""
     names: list[str] = []
     for party, _when in sorted(parties, key=lambda item: item[1]):
@@ -193,16 +193,16 @@ def _page_number(raw: str | None) -> int:
 def item_emails(request: MemberRequest, kind: str, item_id: str) -> HttpResponse:
     key = _item_key(kind, item_id) if kind in _ITEM_MODELS else None
     if key is None:
-        return _notice(request, _("This item is not there."), status=404)
+        return notice(request, _("This item is not there."), status=404)
     live: QuerySet[Any] = (
         _ITEM_MODELS[kind].objects.for_company(request.company).filter(deleted_at__isnull=True)
     )
     try:
         access.access_item(live, membership=request.membership, item_id=key)
     except access.ItemNotFound:
-        return _notice(request, _("This item is not there."), status=404)
+        return notice(request, _("This item is not there."), status=404)
     except access.ItemForbidden:
-        return _notice(request, _("You may not see this item's conversations."), status=403)
+        return notice(request, _("You may not see this item's conversations."), status=403)
 
     page = _page_number(request.GET.get("page"))
     start = (page - 1) * PAGE_SIZE
@@ -214,9 +214,9 @@ def item_emails(request: MemberRequest, kind: str, item_id: str) -> HttpResponse
     parties = selectors.thread_parties(
         company=request.company, thread_ids=[thread.pk for thread in threads]
     )
-    links = _linked_items(request, threads)
+    links = linked_items(request, threads)
     rows = [
-        ConversationRow(thread, _senders(parties.get(thread.pk, [])), links.get(thread.pk))
+        ConversationRow(thread, senders_text(parties.get(thread.pk, [])), links.get(thread.pk))
         for thread in threads
     ]
     url = reverse("inbox_item_emails", kwargs={"kind": kind, "item_id": item_id})
@@ -256,7 +256,7 @@ def _addresses(parties: list[selectors.Party], role: str) -> str:
     return ", ".join(shown)
 
 
-def _thread_context(request: MemberRequest, thread: MailThread) -> dict[str, Any]:
+def thread_context(request: MemberRequest, thread: MailThread) -> dict[str, Any]:
     messages = selectors.thread_messages(company=request.company, thread=thread)
     facts = selectors.message_facts(
         company=request.company,
@@ -281,10 +281,10 @@ def _thread_context(request: MemberRequest, thread: MailThread) -> dict[str, Any
                 attachments=files.get(message.pk, []),
             )
         )
-    return {"messages": views, **_panel_context(request, thread)}
+    return {"messages": views, **panel_context(request, thread)}
 
 
-def _panel_context(request: MemberRequest, thread: MailThread, error: str = "") -> dict[str, Any]:
+def panel_context(request: MemberRequest, thread: MailThread, error: str = "") -> dict[str, Any]:
     manage = visibility.can_manage(membership=request.membership, thread=thread)
     alternatives: list[Deal] = []
     sharing_choices: list[tuple[str, str, str]] = []
@@ -296,7 +296,7 @@ def _panel_context(request: MemberRequest, thread: MailThread, error: str = "") 
         ]
     return {
         "thread": thread,
-        "link": _linked_items(request, [thread]).get(thread.pk),
+        "link": linked_items(request, [thread]).get(thread.pk),
         "manage": manage,
         "alternatives": alternatives,
         "sharing_choices": sharing_choices,
@@ -311,8 +311,8 @@ def _panel_context(request: MemberRequest, thread: MailThread, error: str = "") 
 def thread_detail(request: MemberRequest, thread_id: int) -> HttpResponse:
     thread = selectors.access_thread(membership=request.membership, thread_id=thread_id)
     if thread is None:
-        return _not_found(request)
-    return render(request, "inbox/_thread.html", _thread_context(request, thread))
+        return not_found(request)
+    return render(request, "inbox/_thread.html", thread_context(request, thread))
 
 
 @require_GET
@@ -321,7 +321,7 @@ def link_options(request: MemberRequest, thread_id: int) -> HttpResponse:
     """The picker's options: deals, leads and projects the user may see whose title holds `q`."""
     thread = selectors.access_thread(membership=request.membership, thread_id=thread_id)
     if thread is None:
-        return _not_found(request)
+        return not_found(request)
     term = (request.GET.get("q") or "").strip()
     groups: list[tuple[str, str, list[tuple[str, str]]]] = []
     if term:
@@ -379,9 +379,9 @@ def _thread_change(
     in the list refreshed), or with the panel and the reason (400)."""
     thread = selectors.access_thread(membership=request.membership, thread_id=thread_id)
     if thread is None:
-        return _not_found(request)
+        return not_found(request)
     if not visibility.can_manage(membership=request.membership, thread=thread):
-        return _notice(
+        return notice(
             request, _("Only the users of this conversation's mailbox can change it."), status=403
         )
     if changes is not None:
@@ -392,12 +392,12 @@ def _thread_change(
         else:
             thread = selectors.access_thread(membership=request.membership, thread_id=thread_id)
             if thread is None:  # it cannot hide itself from its own mailbox's user
-                return _not_found(request)
-            context = _thread_context(request, thread)
+                return not_found(request)
+            context = thread_context(request, thread)
             context["refresh_row"] = True
             return render(request, "inbox/_thread.html", context)
     response = render(
-        request, "inbox/_link_panel.html", _panel_context(request, thread, error), status=400
+        request, "inbox/_link_panel.html", panel_context(request, thread, error), status=400
     )
     response["HX-Retarget"] = f"#thread-{thread.pk}-links"
     response["HX-Reswap"] = "outerHTML"
