@@ -366,8 +366,8 @@ def mailbox_folders(
     *, membership: Membership, accounts: Sequence[MailAccount]
 ) -> tuple[list[FolderEntry], list[FolderEntry]]:
     """The standard folders and the accounts' own synced folders, with their counts read from
-    `MailCounter` (kept in step by triggers: no conversation is counted here). `accounts` come
-    from `mailbox_accounts`."""
+    `MailCounter` (kept in step by triggers: no conversation is counted here). The caller read
+    `accounts` with `mailbox_accounts`."""
     account_ids = [account.pk for account in accounts]
     counters: dict[str, tuple[int, int]] = {}
     for key, unread, total in (
@@ -418,7 +418,7 @@ def mailbox_threads_by_id(*, membership: Membership, thread_ids: Sequence[int]) 
 
 
 def thread_labels(*, membership: Membership, thread_ids: Sequence[int]) -> dict[int, list[Label]]:
-    """Thread id → its labels, by name (the threads were read through `visibility`)."""
+    """Thread id → its labels, by name. The caller read the threads through `visibility`."""
     result: dict[int, list[Label]] = defaultdict(list)
     rows = (
         MailThreadLabel.objects.for_company(membership.company_id)

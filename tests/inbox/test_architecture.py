@@ -57,6 +57,10 @@ MAIL_MODELS = frozenset(
         "MailParticipant",
         "MailAttachment",
         "MailMessageLocation",
+        "MailThreadPerson",
+        "MailThreadLabel",
+        "MailCounter",
+        "MailAction",
     }
 )
 MANAGERS = frozenset({"objects", "_default_manager", "_base_manager"})
@@ -69,6 +73,11 @@ ALREADY_AUTHORIZED = {
         "parties, flags, folders and attachment kinds of a page of messages the caller read "
         "through visibility (access_message, thread_messages, item_messages)"
     ),
+    "thread_labels": (
+        "the labels of a page of threads the caller read through visibility "
+        "(mailbox_threads_by_id, access_mailbox_thread)"
+    ),
+    "mailbox_folders": "the counts of accounts the caller read with mailbox_accounts",
     "thread_parties": (
         "the parties of a page of threads the caller read through visibility (thread_list, "
         "access_thread, item_conversations)"
