@@ -13,6 +13,8 @@ Topics:
   surviving one.
 - `deal_status_changed` (`DealStatusChanged`): a deal opened, was won or lost, or was deleted.
 - `mail_received` (`MailReceived`): sync stored mail that is new to the company, after commit.
+- `mail_actions_queued` (`MailActionsQueued`): the inbox wrote provider actions (A5) for a
+  two-way account, inside its transaction; mailsync runs them once `run_after` has passed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 ITEM_EVENT = "item_event"
@@ -28,6 +31,7 @@ PERSONS_MERGED = "persons_merged"
 ORGANIZATIONS_MERGED = "organizations_merged"
 DEAL_STATUS_CHANGED = "deal_status_changed"
 MAIL_RECEIVED = "mail_received"
+MAIL_ACTIONS_QUEUED = "mail_actions_queued"
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,15 @@ class MailReceived:
     company_id: int
     account_id: int
     message_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MailActionsQueued:
+    """The inbox wrote provider actions (archive, delete, read, … in the mailbox) for a two-way
+    account. Published inside the inbox's transaction; mailsync queues their run after commit."""
+
+    company_id: int
+    run_after: datetime  # when the first of them is due (after the undo window)
 
 
 Handler = Callable[[Any], None]

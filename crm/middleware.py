@@ -15,8 +15,10 @@ from crm import tenancy
 from crm.selectors import membership_for_session
 
 SESSION_COMPANY_KEY = "company_id"
-# Paths that must answer without the database (health) or need no tenant (static files).
-EXEMPT_PREFIXES = ("/healthz", "/static/")
+# Paths that must answer without the database (health), need no tenant (static files), or
+# carry their own authorization and must not hold a transaction open while they wait on a
+# remote server (the image proxy: its signed URL is the permission, inbox.web.media).
+EXEMPT_PREFIXES = ("/healthz", "/static/", "/mail/image-proxy")
 
 
 class TenancyMiddleware:

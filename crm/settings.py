@@ -204,6 +204,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Mail sync: enqueue the accounts due a pass (the fallback poll), reset stuck passes.
     "mail-sync-due": {"task": "mailsync.tasks.sync_due", "schedule": 30.0},
     "mail-sync-watchdog": {"task": "mailsync.tasks.sync_watchdog", "schedule": 300.0},
+    # Two-way sync (A5): carry out the provider actions whose undo window has passed.
+    "mail-actions-due": {"task": "mailsync.tasks.actions_due", "schedule": 15.0},
 }
 CRM_SOFT_DELETE_DAYS = int(os.environ.get("CRM_SOFT_DELETE_DAYS", "30"))
 
@@ -260,6 +262,11 @@ CRM_MAIL_POLL_SECONDS = int(os.environ.get("CRM_MAIL_POLL_SECONDS", "300"))
 CRM_MAIL_TIMEOUT = float(os.environ.get("CRM_MAIL_TIMEOUT", "60"))
 # Messages a first-sync batch stores in one transaction (and fetches in one FETCH at most).
 CRM_MAIL_BATCH_SIZE = int(os.environ.get("CRM_MAIL_BATCH_SIZE", "500"))
+
+# The image proxy of mail bodies (inbox.imageproxy): how long one fetch may take, and hosts that
+# may resolve to private addresses (empty in production: the tests' loopback image server).
+INBOX_IMAGE_PROXY_TIMEOUT = float(os.environ.get("INBOX_IMAGE_PROXY_TIMEOUT", "10"))
+INBOX_IMAGE_PROXY_ALLOWED_PRIVATE_HOSTS = _env_list("INBOX_IMAGE_PROXY_ALLOWED_PRIVATE_HOSTS", "")
 
 # Requests per token per window; 429 with Retry-After beyond it. Pipedrive's burst window is 2 s.
 CRM_API_RATE_LIMIT = int(os.environ.get("CRM_API_RATE_LIMIT", "400"))

@@ -4,16 +4,23 @@ An allow-list, applied by bleach (html5lib parses the markup the way a browser d
 split or entity-encoded tricks are seen as the browser would see them): layout and text tags,
 presentational attributes, a short list of CSS properties without any CSS function except
 colours. Remote images are swapped for a placeholder until the reader allows them: a remote
-image tells the sender when and where the mail was read.
+image tells the sender when and where the mail was read. Once allowed, they point at our image
+proxy (`remote_image_url`), never at the remote host. `cid:` images point at our URL for the
+inline part (`cid_url`). Nothing else may load: no `data:` URL but our own placeholder.
+
+The result is shown in a sandboxed frame under a strict CSP (`inbox.bodies`): the allow-list is
+the first wall, not the only one. docs/decisions/0008-mail-html-safety.md has the whole picture.
 
 Pure: no Django import. Callers sanitize at display time, from `ParsedMessage.body_html`.
 """
 
 from __future__ import annotations
 
+import html as html_entities
 import re
 from collections.abc import Callable, Iterator
 from functools import partial
+from html.entities import html5 as html5_entities
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote
 
@@ -104,7 +111,22 @@ _HIDDEN_CONTENT_START = re.compile(r"<(" + "|".join(_HIDDEN_CONTENT_TAGS) + r")\
 _HIDDEN_CONTENT_END = {tag: re.compile(rf"</{tag}\b[^>]*>?", re.I) for tag in _HIDDEN_CONTENT_TAGS}
 
 
+# Removing one element can join the text around it into a new one (`<scr<script></script>ipt>`):
+# a few more passes catch the nesting mail actually carries. What is left after them is only
+# shown as text by bleach, never run.
+_HIDDEN_CONTENT_PASSES = 4
+
+
 def _drop_hidden_content(html: str) -> str:
+    for _ in range(_HIDDEN_CONTENT_PASSES):
+        dropped = _drop_hidden_content_once(html)
+        if dropped == html:
+            break
+        html = dropped
+    return html
+
+
+def _drop_hidden_content_once(html: str) -> str:
     """Remove those elements with their content before bleach sees them. Linear in the size of
     the markup, also for hostile markup full of unclosed `<script>`s: a tag that is never
     closed again is not searched for again (bleach then strips the bare tag)."""
@@ -125,13 +147,36 @@ def _drop_hidden_content(html: str) -> str:
     return "".join(pieces)
 
 
+_CHARACTER_REFERENCE = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)")
+
+
+def attribute_text(value: str) -> str:
+    """An attribute value as written → its text, as a browser decodes it (HTML's rule for
+    attributes: a named reference without its `;`, followed by `=` or a letter or digit, stays
+    as written, so `?id=1&sect=2` keeps its `&sect`)."""
+
+    def decode(match: re.Match[str]) -> str:
+        reference = match.group(1)
+        if reference.startswith("#"):
+            return html_entities.unescape(match.group(0))
+        following = value[match.end() : match.end() + 1]
+        if reference not in html5_entities or (not reference.endswith(";") and following == "="):
+            return match.group(0)
+        return html5_entities[reference]
+
+    return _CHARACTER_REFERENCE.sub(decode, value) if "&" in value else value
+
+
 class _EmailCSSSanitizer(CSSSanitizer):
     """bleach's sanitizer checks property names only; this one also drops every declaration
     whose value holds a url, a block, or a function other than a colour."""
 
     def sanitize_css(self, style: str) -> str:
+        # bleach hands over the attribute as written, entities and all; the browser decodes
+        # them before its CSS parser runs, so this one must too. Outlook's
+        # `font-family:&quot;Calibri&quot;` would otherwise lose the declarations after it.
         kept: list[str] = []
-        for declaration in tinycss2.parse_blocks_contents(style):
+        for declaration in tinycss2.parse_blocks_contents(attribute_text(style)):
             if declaration.type != "declaration":
                 continue
             if declaration.lower_name not in self.allowed_css_properties:
@@ -164,17 +209,18 @@ _ABSOLUTE_LINK = re.compile(r"\s*(https?|mailto|tel):", re.I)
 
 class _EmailFilter(Filter):
     """After bleach: links open in a new tab without a window.opener; `cid:` images point to
-    our URL for the attachment; remote images wait behind a placeholder."""
+    our URL for the attachment; remote images wait behind a placeholder, or go through our
+    image proxy once the reader allowed them."""
 
     def __init__(
         self,
         source: Any,
         *,
-        allow_remote_images: bool,
-        cid_url: Callable[[str], str] | None,
+        remote_image_url: Callable[[str], str] | None,
+        cid_url: Callable[[str], str | None] | None,
     ) -> None:
         super().__init__(source)
-        self.allow_remote_images = allow_remote_images
+        self.remote_image_url = remote_image_url
         self.cid_url = cid_url
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -192,31 +238,37 @@ class _EmailFilter(Filter):
             yield token
 
     def _rewrite_image(self, attributes: dict[tuple[str | None, str], str]) -> None:
-        source = attributes.pop((None, "src"), "").strip()
+        # bleach leaves attribute values as written: `&amp;` in a newsletter's image URL is
+        # `&` to the browser, and must be to the proxy too (the serializer escapes it again).
+        source = attribute_text(attributes.pop((None, "src"), "")).strip()
         scheme = source.partition(":")[0].lower()
         if scheme == "cid" and self.cid_url is not None:
             content_id = unquote(source[4:]).strip().strip("<>")
-            attributes[(None, "src")] = self.cid_url(content_id)
-        elif scheme in ("http", "https") and self.allow_remote_images:
-            attributes[(None, "src")] = source
+            ours = self.cid_url(content_id)
+            if ours:
+                attributes[(None, "src")] = ours
+        elif scheme in ("http", "https") and self.remote_image_url is not None:
+            attributes[(None, "src")] = self.remote_image_url(source)
         elif scheme in ("http", "https"):
             attributes[(None, "src")] = REMOTE_IMAGE_PLACEHOLDER
             attributes[(None, "data-remote-src")] = source
-        # Anything else (cid: without a resolver, mailto: …) is left without a source.
+        # Anything else (cid: without a resolver or an inline part, data:, mailto:, a
+        # protocol-relative //host) is left without a source.
 
 
 def sanitize_html(
     html: str,
     *,
-    allow_remote_images: bool = False,
-    cid_url: Callable[[str], str] | None = None,
+    remote_image_url: Callable[[str], str] | None = None,
+    cid_url: Callable[[str], str | None] | None = None,
 ) -> str:
     """Safe HTML for showing an email's HTML body inside our pages.
 
-    `cid_url` turns a Content-ID (without <>) into our URL for that inline attachment; without
-    it `cid:` images lose their source. Remote images get `REMOTE_IMAGE_PLACEHOLDER` as source
-    and keep their address in `data-remote-src`, unless `allow_remote_images`."""
-    email_filter = partial(_EmailFilter, allow_remote_images=allow_remote_images, cid_url=cid_url)
+    `cid_url` turns a Content-ID (without <>) into our URL for that inline attachment (None:
+    no such image); without it `cid:` images lose their source. Remote images get
+    `REMOTE_IMAGE_PLACEHOLDER` as source and keep their address in `data-remote-src`, unless
+    `remote_image_url` is given: it turns the remote address into our proxy's URL for it."""
+    email_filter = partial(_EmailFilter, remote_image_url=remote_image_url, cid_url=cid_url)
     # A Cleaner per call: bleach's Cleaner is not safe to share between threads.
     cleaner = bleach.Cleaner(
         tags=ALLOWED_TAGS,
@@ -228,3 +280,16 @@ def sanitize_html(
         css_sanitizer=_EmailCSSSanitizer(allowed_css_properties=ALLOWED_CSS_PROPERTIES),
     )
     return cleaner.clean(_drop_hidden_content(html))
+
+
+# `<img ... src=http...`: the attribute named exactly src (not data-src), its value quoted or not.
+_REMOTE_IMAGE = re.compile(r"<img\b[^>]*?(?<![\w-])src\s*=\s*[\"'`]?\s*https?:", re.I)
+
+
+def has_remote_images(html: str) -> bool:
+    """Whether the body has remote images to offer to show: a cheap scan of the markup, not a
+    parse, so the conversation view need not sanitize every message to know. An image it
+    misses (split by odd markup) stays blocked: the safe way to be wrong."""
+    if _REMOTE_IMAGE.search(html):
+        return True
+    return "&" in html and bool(_REMOTE_IMAGE.search(html_entities.unescape(html)))

@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from contacts.addresses import InvalidEmailAddress, normalize_email
-from crm import access
+from crm import access, hooks
 from crm import services as crm_services
 from crm.models import Label, LabelKind, Membership
 from crm.sales.models import Deal, Lead, Project
@@ -39,10 +39,12 @@ from inbox.models import (
     BlockedAddress,
     MailAccount,
     MailAction,
+    MailMessage,
     MailThread,
     MailThreadLabel,
     MailThreadMessage,
     MailView,
+    RemoteImagesAllowed,
     Sharing,
 )
 
@@ -343,6 +345,11 @@ def _queue_actions(
         for thread in two_way
         if messages.get(thread.pk)
     )
+    if created:
+        hooks.publish(
+            hooks.MAIL_ACTIONS_QUEUED,
+            hooks.MailActionsQueued(company_id=membership.company_id, run_after=run_after),
+        )
     return [action.pk for action in created]
 
 
@@ -500,3 +507,18 @@ def view_delete(*, membership: Membership, view_id: int) -> None:
     )
     if not deleted:
         raise ServiceError(_("No such view."), field="id")
+
+
+# --- Remote images in message bodies ----------------------------------------------------------
+
+
+def remote_images_allow(*, membership: Membership, message: MailMessage, sender: bool) -> None:
+    """Show remote images, through our proxy, in this message for this user; with `sender`,
+    in every message from its sender (a normalized address). The caller read the message
+    through `inbox.selectors.access_message` and checked that it has a sender if `sender`."""
+    RemoteImagesAllowed.objects.get_or_create(
+        company_id=membership.company_id,
+        user_id=membership.user_id,
+        sender=message.from_address if sender else "",
+        message=None if sender else message,
+    )

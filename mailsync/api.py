@@ -9,8 +9,9 @@
 The account object carries its sync state, progress and last error (A6), and what new
 conversations get: `default_sharing` (D3: `shared` or `private` for a personal account, `shared`
 or `team` for a team account) and `link_mode` (C2: `automatic` links persons and their open deal
-or lead, `manual` persons only). Changing either leaves existing conversations as they are. The
-password is write-only: no answer ever contains it.
+or lead, `manual` persons only). Changing either leaves existing conversations as they are.
+`two_way_sync` (A5): archiving, deleting and read / unread in the CRM are carried out in the
+mailbox too. The password is write-only: no answer ever contains it.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def account_data(
         "sync_since_days": account.sync_since_days,
         "default_sharing": account.default_sharing,
         "link_mode": account.link_mode,
+        "two_way_sync": account.two_way_sync,
         "folders": [
             {
                 "name": f.name,
@@ -170,6 +172,11 @@ _LINK_MODE_HELP = (
     "automatic: new conversations link to their persons and the persons' open deal or lead; "
     "manual: to their persons only."
 )
+TWO_WAY_HELP = (
+    "When on, archiving, deleting and marking read or unread in the CRM is done in the mailbox "
+    "too (after the few seconds in which it can be undone), and the mailbox's Archive and Trash "
+    "folders sync; when off, those changes stay in the CRM."
+)
 
 
 class AccountCreateSerializer(serializers.Serializer[Any]):
@@ -202,6 +209,7 @@ class AccountCreateSerializer(serializers.Serializer[Any]):
     link_mode = serializers.ChoiceField(
         choices=LinkMode.choices, default=LinkMode.AUTOMATIC, help_text=_LINK_MODE_HELP
     )
+    two_way_sync = serializers.BooleanField(default=False, help_text=TWO_WAY_HELP)
 
 
 class AccountUpdateSerializer(serializers.Serializer[Any]):
@@ -220,6 +228,7 @@ class AccountUpdateSerializer(serializers.Serializer[Any]):
     link_mode = serializers.ChoiceField(
         choices=LinkMode.choices, required=False, help_text=_LINK_MODE_HELP
     )
+    two_way_sync = serializers.BooleanField(required=False, help_text=TWO_WAY_HELP)
 
 
 class _AnyObject(serializers.Serializer[Any]):
@@ -305,6 +314,7 @@ class MailAccountListView(ApiView):
             sync_since_days=fields["sync_since_days"],
             default_sharing=fields["default_sharing"],
             link_mode=fields["link_mode"],
+            two_way_sync=fields["two_way_sync"],
         )
         try:
             account = services.account_connect(
@@ -332,7 +342,8 @@ class MailAccountDetailView(ApiView):
         summary="Change a mail account",
         description=(
             "What syncs (`sync_scope`, `sync_since_days`), its name, a team account's "
-            "members, what new conversations get (`default_sharing`, `link_mode`); a new "
+            "members, what new conversations get (`default_sharing`, `link_mode`), whether "
+            "archive, delete and read / unread reach the mailbox (`two_way_sync`); a new "
             "`password` reconnects it (tested first). Owner only."
         ),
         tags=["Mailbox"],
@@ -362,6 +373,7 @@ class MailAccountDetailView(ApiView):
                 member_ids=fields.get("member_ids"),
                 default_sharing=fields.get("default_sharing"),
                 link_mode=fields.get("link_mode"),
+                two_way_sync=fields.get("two_way_sync"),
             )
         except services.AccountError as error:
             _raise_account_error(error)

@@ -7,4 +7,8 @@ class MailsyncConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from mailsync import tasks  # noqa: F401  (registers the Celery tasks)
+        from crm import hooks
+        from mailsync import tasks  # registers the Celery tasks
+
+        # Two-way sync: the inbox wrote provider actions; run them when their undo window ends.
+        hooks.subscribe(tasks.ACTIONS_QUEUED, tasks.on_actions_queued)

@@ -24,7 +24,7 @@ from django.db.backends.utils import CursorWrapper
 
 from contacts import selectors as contacts_selectors
 from crm import hooks
-from inbox import linking, rawstore
+from inbox import linking, rawstore, search
 from inbox.linkrules import link_addresses
 from mailsync.pipeline import threads
 from mailsync.pipeline.parse import parse_message
@@ -124,6 +124,7 @@ def ingest_batch(
             FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[])
                 AS r(provider_id, message_id, uid, flags)
             ON CONFLICT (company_id, folder_id, provider_id) DO NOTHING
+            RETURNING id, message_id
             """,
             [
                 company_id,
@@ -136,7 +137,8 @@ def ingest_batch(
                 [" ".join(sorted(f.flags)) for f, _ in pairs],
             ],
         )
-        result.stored = cursor.rowcount
+        located: dict[int, int] = dict(cursor.fetchall())  # location id → message id
+        result.stored = len(located)
 
         # --- Thread the messages new to this account. ---
         batch_message_ids = list(dict.fromkeys(message_ids[p.key] for _, p in pairs))
@@ -156,6 +158,8 @@ def ingest_batch(
                 to_thread.append((message_id, parsed_message, fetched_message))
         if to_thread:
             result.thread_ids.update(_thread(cursor, company_id, account_id, to_thread, now))
+        if announce and located:
+            _inbox_return(cursor, company_id, account_id, folder_id, located)
         threads_refresh(company_id=company_id, thread_ids=result.thread_ids)
         # --- Link (persons, blocked senders, the open deal or lead) and visibility. ---
         linking.threads_relink(company_id=company_id, thread_ids=result.thread_ids)
@@ -168,6 +172,54 @@ def ingest_batch(
         )
         transaction.on_commit(lambda: hooks.publish(hooks.MAIL_RECEIVED, event))
     return result
+
+
+def _inbox_return(
+    cursor: CursorWrapper,
+    company_id: int,
+    account_id: int,
+    folder_id: int,
+    located: Mapping[int, int],
+) -> None:
+    """New mail of an inbox folder brings its conversation back to the inbox (A5): a message
+    that was in no inbox folder of the account before this batch (new mail in the thread, or
+    moved back to the inbox in a mail client) un-archives its thread, and un-deletes it.
+
+    Not while an archive or delete the user asked for is still to be carried out on the
+    server (`inbox_mailaction` pending): that newer wish wins, and the executor moves the
+    message out again. The executor's own moves to the inbox (unarchive, restore) agree with
+    the thread's state already, so they change nothing here."""
+    cursor.execute(
+        """
+        UPDATE inbox_mailthread t SET archived = false, deleted = false, updated_at = now()
+        FROM (
+            SELECT DISTINCT tm.thread_id FROM inbox_mailthreadmessage tm
+            WHERE tm.company_id = %(company)s AND tm.account_id = %(account)s
+              AND tm.message_id = ANY(%(messages)s)
+              AND NOT EXISTS (
+                  SELECT 1 FROM inbox_mailmessagelocation l
+                  JOIN inbox_mailfolder f ON f.company_id = l.company_id AND f.id = l.folder_id
+                  WHERE l.company_id = tm.company_id AND l.account_id = tm.account_id
+                    AND l.message_id = tm.message_id AND f.role = 'inbox'
+                    AND l.id <> ALL(%(new_locations)s))
+        ) returned
+        WHERE t.company_id = %(company)s AND t.id = returned.thread_id
+          AND (t.archived OR t.deleted)
+          AND EXISTS (SELECT 1 FROM inbox_mailfolder f
+                      WHERE f.company_id = %(company)s AND f.id = %(folder)s AND f.role = 'inbox')
+          AND NOT EXISTS (
+              SELECT 1 FROM inbox_mailaction a
+              WHERE a.company_id = t.company_id AND a.thread_id = t.id
+                AND a.state = 'pending' AND a.kind IN ('archive', 'delete'))
+        """,
+        {
+            "company": company_id,
+            "account": account_id,
+            "messages": sorted(set(located.values())),
+            "new_locations": sorted(located),
+            "folder": folder_id,
+        },
+    )
 
 
 def _raw_delete_all(paths: Iterable[str]) -> None:
@@ -397,12 +449,26 @@ def _thread(
             """,
             [company_id, into, company_id, gone],
         )
-        for table in ("inbox_mailthreadmessage", "inbox_mailthreadkey"):
+        for table in ("inbox_mailthreadmessage", "inbox_mailthreadkey", "inbox_mailaction"):
             cursor.execute(
                 f"UPDATE {table} SET thread_id = %s "  # noqa: S608 - our own table names
                 "WHERE company_id = %s AND thread_id = %s",
                 [into, company_id, gone],
             )
+        # Its labels join the merged thread's (once each).
+        cursor.execute(
+            """
+            INSERT INTO inbox_mailthreadlabel (company_id, thread_id, label_id, created_at)
+            SELECT company_id, %s, label_id, created_at FROM inbox_mailthreadlabel
+            WHERE company_id = %s AND thread_id = %s
+            ON CONFLICT (company_id, thread_id, label_id) DO NOTHING
+            """,
+            [into, company_id, gone],
+        )
+        cursor.execute(
+            "DELETE FROM inbox_mailthreadlabel WHERE company_id = %s AND thread_id = %s",
+            [company_id, gone],
+        )
         # Its persons come back with the merged thread's relink.
         cursor.execute(
             "DELETE FROM inbox_mailthreadperson WHERE company_id = %s AND thread_id = %s",
@@ -449,7 +515,12 @@ def _thread(
 def threads_refresh(*, company_id: int, thread_ids: Iterable[int]) -> None:
     """Recompute the listed threads' summary columns from their messages and locations, and
     delete threads left without messages. Set-based: merges, deletions and flag changes all
-    end here."""
+    end here.
+
+    With two-way sync (A5) the bin syncs, and a conversation follows it: one whose mail all
+    went into the bin is deleted, one whose mail left the bin (for a folder that is not the
+    bin) is not, unless the user's opposite wish is still waiting for the executor
+    (`inbox_mailaction` pending)."""
     ids = sorted(set(thread_ids))
     if not ids:
         return
@@ -469,6 +540,25 @@ def threads_refresh(*, company_id: int, thread_ids: Iterable[int]) -> None:
                 subject = a.subject,
                 snippet = a.snippet,
                 root_message_id = a.root_message_id,
+                deleted = CASE
+                    WHEN NOT ac.two_way_sync THEN t.deleted
+                    WHEN a.folder_roles <> '{}' AND a.folder_roles <@ '{trash}'::varchar[]
+                         AND NOT (t.folder_roles <> '{}'
+                                  AND t.folder_roles <@ '{trash}'::varchar[])
+                         AND NOT EXISTS (
+                             SELECT 1 FROM inbox_mailaction pa
+                             WHERE pa.company_id = t.company_id AND pa.thread_id = t.id
+                               AND pa.state = 'pending' AND pa.kind IN ('restore', 'unarchive'))
+                        THEN true
+                    WHEN t.folder_roles <> '{}' AND t.folder_roles <@ '{trash}'::varchar[]
+                         AND a.folder_roles <> '{}'
+                         AND NOT (a.folder_roles <@ '{trash}'::varchar[])
+                         AND NOT EXISTS (
+                             SELECT 1 FROM inbox_mailaction pa
+                             WHERE pa.company_id = t.company_id AND pa.thread_id = t.id
+                               AND pa.state = 'pending' AND pa.kind = 'delete')
+                        THEN false
+                    ELSE t.deleted END,
                 updated_at = now()
             FROM unnest(%s::bigint[]) AS listed(thread_id)
             CROSS JOIN LATERAL (
@@ -503,9 +593,11 @@ def threads_refresh(*, company_id: int, thread_ids: Iterable[int]) -> None:
                 WHERE tm.company_id = %s AND tm.thread_id = listed.thread_id
                 HAVING count(*) > 0
             ) a
+            CROSS JOIN inbox_mailaccount ac
             WHERE t.company_id = %s AND t.id = listed.thread_id
+              AND ac.company_id = %s AND ac.id = t.account_id
             """,
-            [ids, company_id, company_id, company_id, company_id, company_id],
+            [ids, company_id, company_id, company_id, company_id, company_id, company_id],
         )
         cursor.execute(
             """
@@ -518,27 +610,49 @@ def threads_refresh(*, company_id: int, thread_ids: Iterable[int]) -> None:
         )
         empty = [row[0] for row in cursor.fetchall()]
         if empty:
-            for table in ("inbox_mailthreadkey", "inbox_mailthreadperson"):
+            for table in ("inbox_mailthreadkey", "inbox_mailthreadperson", "inbox_mailthreadlabel"):
                 cursor.execute(
                     f"DELETE FROM {table} "  # noqa: S608 - our own table names
                     "WHERE company_id = %s AND thread_id = ANY(%s)",
                     [company_id, empty],
                 )
+            # The provider actions asked for it stay, as the record of what was done.
+            cursor.execute(
+                "UPDATE inbox_mailaction SET thread_id = NULL "
+                "WHERE company_id = %s AND thread_id = ANY(%s)",
+                [company_id, empty],
+            )
             cursor.execute(
                 "DELETE FROM inbox_mailthread WHERE company_id = %s AND id = ANY(%s)",
                 [company_id, empty],
             )
+    search.threads_reindex(company_id=company_id, thread_ids=ids)
 
 
 def flags_update(
     *, company_id: int, folder_id: int, flags: Mapping[str, frozenset[str]]
 ) -> set[int]:
     """Set the flags of held locations (provider id → flags); return the threads whose
-    messages changed."""
+    messages changed.
+
+    Messages the user marked read or unread here, while the executor has yet to tell the
+    server (`inbox_mailaction` pending), keep the flags we hold: the server's are older."""
     if not flags:
         return set()
     items = list(flags.items())
     with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT coalesce(array_agg(DISTINCT m.message_id), '{}')
+            FROM inbox_mailaction a
+            JOIN inbox_mailfolder f ON f.company_id = a.company_id AND f.id = %s
+                                   AND f.account_id = a.account_id
+            CROSS JOIN LATERAL unnest(a.message_ids) AS m(message_id)
+            WHERE a.company_id = %s AND a.state = 'pending' AND a.kind IN ('read', 'unread')
+            """,
+            [folder_id, company_id],
+        )
+        waiting: list[int] = cursor.fetchone()[0]
         cursor.execute(
             """
             UPDATE inbox_mailmessagelocation l
@@ -548,6 +662,7 @@ def flags_update(
             WHERE l.company_id = %s AND l.folder_id = %s AND l.provider_id = r.provider_id
               AND l.flags IS DISTINCT FROM (CASE WHEN r.flags = '' THEN '{}'::varchar[]
                              ELSE string_to_array(r.flags, ' ')::varchar[] END)
+              AND l.message_id <> ALL(%s)
             RETURNING l.account_id, l.message_id
             """,
             [
@@ -555,10 +670,18 @@ def flags_update(
                 [" ".join(sorted(value)) for _, value in items],
                 company_id,
                 folder_id,
+                waiting,
             ],
         )
         changed = cursor.fetchall()
     return _threads_of(company_id, changed)
+
+
+def threads_of_messages(
+    *, company_id: int, account_id: int, message_ids: Iterable[int]
+) -> set[int]:
+    """The account's threads holding these messages."""
+    return _threads_of(company_id, [(account_id, m) for m in message_ids])
 
 
 def _threads_of(company_id: int, account_messages: Sequence[tuple[int, int]]) -> set[int]:
@@ -598,9 +721,31 @@ def locations_remove(
                 [company_id, folder_id, list(provider_ids)],
             )
         message_ids = sorted({row[0] for row in cursor.fetchall()})
-        if not message_ids:
-            return 0
-        removed = len(message_ids)
+    if not message_ids:
+        return 0
+    messages_release(company_id=company_id, account_id=account_id, message_ids=message_ids)
+    return len(message_ids)
+
+
+def messages_release(
+    *, company_id: int, account_id: int, message_ids: Sequence[int], in_transit_kept: bool = True
+) -> None:
+    """After locations went: a message leaves the account's thread when the account holds it
+    nowhere else, and is deleted (raw bytes too) when no location in the company holds it.
+
+    Messages on their way (`in_transit_kept`): a move the user asked for is pending
+    (`inbox_mailaction`), so the server may have carried it out while our record of it did
+    not commit (a connection cut after the command): they keep their thread until the sync
+    of the target folder finds them there again (same key: same message, same thread) or the
+    executor, done, releases what it did not find."""
+    with connection.cursor() as cursor:
+        released, orphanable = list(message_ids), list(message_ids)
+        if in_transit_kept:
+            transit = _in_transit(cursor, company_id, message_ids)
+            released = [m for m in message_ids if (account_id, m) not in transit]
+            # Another account's copy on its way counts as held too.
+            moving = {message_id for _, message_id in transit}
+            orphanable = [m for m in message_ids if m not in moving]
         # Leave the account's thread where the account no longer holds the message.
         cursor.execute(
             """
@@ -612,7 +757,7 @@ def locations_remove(
                     AND l.message_id = tm.message_id)
             RETURNING tm.thread_id
             """,
-            [company_id, account_id, message_ids],
+            [company_id, account_id, released],
         )
         touched = {row[0] for row in cursor.fetchall()}
         touched |= _threads_of(company_id, [(account_id, m) for m in message_ids])
@@ -625,7 +770,7 @@ def locations_remove(
                               WHERE l.company_id = m.company_id AND l.message_id = m.id)
             FOR UPDATE
             """,
-            [company_id, message_ids],
+            [company_id, orphanable],
         )
         orphans = cursor.fetchall()
         raw_paths = [path for _, path in orphans if path]
@@ -650,4 +795,21 @@ def locations_remove(
     linking.threads_relink(company_id=company_id, thread_ids=touched)
 
     transaction.on_commit(lambda: _raw_delete_all(raw_paths))
-    return removed
+
+
+def _in_transit(
+    cursor: CursorWrapper, company_id: int, message_ids: Sequence[int]
+) -> set[tuple[int, int]]:
+    """(account id, message id) of these messages that a pending move of the user's
+    (archive, unarchive, delete, restore) concerns."""
+    cursor.execute(
+        """
+        SELECT DISTINCT a.account_id, m.message_id
+        FROM inbox_mailaction a CROSS JOIN LATERAL unnest(a.message_ids) AS m(message_id)
+        WHERE a.company_id = %s AND a.state = 'pending'
+          AND a.kind IN ('archive', 'unarchive', 'delete', 'restore')
+          AND m.message_id = ANY(%s)
+        """,
+        [company_id, list(message_ids)],
+    )
+    return {(int(account), int(message)) for account, message in cursor.fetchall()}

@@ -59,6 +59,7 @@ class ImapAccountInput:
     sync_since_days: int = 90
     default_sharing: str = Sharing.SHARED
     link_mode: str = LinkMode.AUTOMATIC
+    two_way_sync: bool = False
 
 
 def _is_loopback(host: str) -> bool:
@@ -210,6 +211,7 @@ def account_connect(*, company: Company, owner: User, data: ImapAccountInput) ->
         sync_since_days=data.sync_since_days,
         default_sharing=data.default_sharing,
         link_mode=data.link_mode,
+        two_way_sync=data.two_way_sync,
     )
     for user_id in {*member_ids, owner.pk} if data.kind == AccountKind.TEAM else ():
         MailAccountMember.objects.create(company=company, account=account, user_id=user_id)
@@ -237,12 +239,17 @@ def account_update(
     member_ids: Iterable[int] | None = None,
     default_sharing: str | None = None,
     link_mode: str | None = None,
+    two_way_sync: bool | None = None,
 ) -> MailAccount:
     """Change what syncs (A4), who shares a team account, and what new conversations get: their
     sharing (D3) and whether they link to deals and leads (C2). A wider window or more folders
     import on the next pass; folders left out are dropped by it. A new default sharing or link
     mode applies to conversations made from now on: the old ones keep theirs unless the user
-    asks (`inbox.services.account_sharing_apply`)."""
+    asks (`inbox.services.account_sharing_apply`).
+
+    Two-way sync (A5) on: archiving, deleting and read / unread in the CRM are carried out in
+    the mailbox too (`mailsync.actions`), and its archive and bin sync. Off: changes still
+    waiting are made in the CRM only (the executor cancels them)."""
     changed: list[str] = []
     resync = False
     if errors := _conversation_errors(
@@ -258,6 +265,10 @@ def account_update(
     if display_name is not None:
         account.display_name = display_name
         changed.append("display_name")
+    if two_way_sync is not None and two_way_sync != account.two_way_sync:
+        account.two_way_sync = two_way_sync
+        changed.append("two_way_sync")
+        resync = True  # the archive and the bin start (or stop) syncing
     if sync_since_days is not None:
         if not MIN_SINCE_DAYS <= sync_since_days <= MAX_SINCE_DAYS:
             raise AccountError(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -26,7 +26,7 @@ from django.db import connection
 from django.db.models import Case, F, PositiveIntegerField, When
 
 from crm import encryption, tenancy
-from inbox.models import FolderRole, MailAccount, MailFolder
+from inbox.models import FolderRole, MailAccount, MailFolder, MailMessageLocation
 from mailsync import ingest, prefetch
 from mailsync.models import FolderCursor, Health, Stage, SyncState
 from mailsync.pipeline.types import ParsedMessage
@@ -46,6 +46,8 @@ _LOCK_NAMESPACE = 0x6D61696C  # "mail": the advisory-lock class of account syncs
 # What "all mail" leaves out: spam and the bin are not conversations (choose them by name).
 EXCLUDED_FROM_ALL = frozenset({FolderRole.JUNK, FolderRole.TRASH})
 _ROLE_ORDER = {FolderRole.INBOX: 0, FolderRole.SENT: 1, FolderRole.ARCHIVE: 2}
+# Where two-way sync moves mail (mailsync.actions): always synced while it is on.
+TWO_WAY_TARGETS = frozenset({FolderRole.ARCHIVE, FolderRole.TRASH})
 # During a long first sync, look for new mail this often, so it never waits for the backfill;
 # the backfill runs in rounds of this many batches between the looks.
 INCREMENTAL_EVERY_SECONDS = 20.0
@@ -54,12 +56,24 @@ ANALYZE_FIRST_AT = 1000
 
 
 def folder_syncs(account: MailAccount, folder: MailFolder) -> bool:
-    """What syncs (A4): all mail but spam and the bin, or exactly the folders chosen."""
+    """What syncs (A4): all mail but spam and the bin, or exactly the folders chosen; with
+    two-way sync (A5) also the archive and the bin, where archiving and deleting put mail, so
+    that it stays in its conversation and can come back."""
     if folder.removed_at is not None:
         return False
+    if account.two_way_sync and folder.role in TWO_WAY_TARGETS:
+        return True
     if account.sync_all_folders:
         return folder.role not in EXCLUDED_FROM_ALL
     return folder.selected
+
+
+def tracked_from_now(account: MailAccount, folder: MailFolder) -> bool:
+    """The bin syncs for two-way sync's sake only (not chosen by the user): what is in it
+    already is not downloaded, only what arrives from now on (what we delete, what the user
+    deletes in a mail client)."""
+    chosen = not account.sync_all_folders and folder.selected
+    return folder.role == FolderRole.TRASH and account.two_way_sync and not chosen
 
 
 @dataclass
@@ -84,13 +98,12 @@ def connection_settings(account: MailAccount) -> ConnectionSettings:
 
 
 @contextmanager
-def account_lock(account_id: int) -> Iterator[bool]:
+def account_lock(account_id: int, *, namespace: int = _LOCK_NAMESPACE) -> Iterator[bool]:
     """The per-account sync lock: a session-level advisory lock, held across the pass's many
-    transactions, released by PostgreSQL if the worker's connection dies."""
+    transactions, released by PostgreSQL if the worker's connection dies. (`namespace`: the
+    same kind of lock for another per-account job, e.g. mailsync.actions.)"""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, account_id & 0x7FFFFFFF]
-        )
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [namespace, account_id & 0x7FFFFFFF])
         acquired = bool(cursor.fetchone()[0])
     try:
         yield acquired
@@ -98,7 +111,7 @@ def account_lock(account_id: int) -> Iterator[bool]:
         if acquired:
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "SELECT pg_advisory_unlock(%s, %s)", [_LOCK_NAMESPACE, account_id & 0x7FFFFFFF]
+                    "SELECT pg_advisory_unlock(%s, %s)", [namespace, account_id & 0x7FFFFFFF]
                 )
 
 
@@ -191,11 +204,21 @@ class _Pass:
         return sorted(held - synced_ids)
 
     def incremental(self) -> None:
-        """New mail, flag changes and deletions of every synced folder."""
+        """New mail, flag changes and deletions of every synced folder.
+
+        Deletions come last, after every folder's new mail: a message moved between two
+        synced folders (archived in a mail client: INBOX → Archive) is then found in its new
+        folder by its key while the old location still holds it, and keeps its row and its
+        conversation (with the CRM's state of it) instead of being deleted and downloaded
+        again. Each folder's cursor moves only with its deletions, so a pass cut between the
+        two lists them again."""
         self.last_incremental = time.monotonic()
         self.state_update(stage=Stage.LISTING)
+        deletions: list[Callable[[], None]] = []
         for folder in self.synced_folders():
-            self.folder_incremental(folder)
+            self.folder_incremental(folder, later=deletions)
+        for finish in deletions:
+            finish()
 
     def unsynced_drop(self) -> None:
         """Drop the mail of folders no longer synced: last, so that a renamed folder's messages
@@ -221,7 +244,11 @@ class _Pass:
             )
         return cursor
 
-    def folder_incremental(self, folder: MailFolder) -> None:
+    def folder_incremental(
+        self, folder: MailFolder, *, later: list[Callable[[], None]] | None = None
+    ) -> None:
+        """One folder's changes since its cursor. Its deletions and the cursor's move are
+        appended to `later` when given (see `incremental`), else done at once."""
         stored = self.cursor_of(folder)
         cursor = Cursor(
             validity=stored.validity,
@@ -237,15 +264,8 @@ class _Pass:
             self.cursor_reset(folder)
             return
         if not stored.validity:
-            # First sight of the folder: the backfill (newest first) starts at UIDNEXT.
             with self.bound():
-                FolderCursor.objects.for_company(self.company_id).filter(pk=stored.pk).update(
-                    validity=status.cursor.validity,
-                    next_uid=status.cursor.next_uid,
-                    modseq=status.cursor.modseq,
-                    token=status.cursor.token,
-                    backfill_before_uid=max(status.cursor.next_uid, 1),
-                )
+                cursor_first_look(company_id=self.company_id, folder=folder, cursor=status.cursor)
             return
         with self.bound():
             touched = ingest.flags_update(
@@ -256,21 +276,28 @@ class _Pass:
                 gone.extend(
                     self.held_not_present(folder, stored.validity, stored.next_uid, status.present)
                 )
-            if gone:
-                self.outcome.removed += ingest.locations_remove(
-                    company_id=self.company_id,
-                    account_id=self.account_id,
-                    folder_id=folder.pk,
-                    provider_ids=gone,
-                )
             ingest.threads_refresh(company_id=self.company_id, thread_ids=touched)
         self.fetch_and_store(folder, list(status.new), announce=True)
-        with self.bound():
-            FolderCursor.objects.for_company(self.company_id).filter(pk=stored.pk).update(
-                next_uid=status.cursor.next_uid,
-                modseq=status.cursor.modseq,
-                token=status.cursor.token,
-            )
+
+        def finish() -> None:
+            with self.bound():
+                if gone:
+                    self.outcome.removed += ingest.locations_remove(
+                        company_id=self.company_id,
+                        account_id=self.account_id,
+                        folder_id=folder.pk,
+                        provider_ids=gone,
+                    )
+                FolderCursor.objects.for_company(self.company_id).filter(pk=stored.pk).update(
+                    next_uid=status.cursor.next_uid,
+                    modseq=status.cursor.modseq,
+                    token=status.cursor.token,
+                )
+
+        if later is None:
+            finish()
+        else:
+            later.append(finish)
 
     def held_not_present(
         self, folder: MailFolder, validity: str, next_uid: int, present: frozenset[str]
@@ -446,7 +473,12 @@ class _Pass:
             self.state_update(initial_done=True, initial_finished_at=datetime.now(UTC))
 
     def fetch_and_store(self, folder: MailFolder, ids: list[str], *, announce: bool) -> None:
-        """New mail of a folder: fetch, parse and store it batch by batch."""
+        """New mail of a folder: fetch, parse and store it batch by batch. Ids held already
+        (a message two-way sync moved here and recorded) are not downloaded."""
+        if ids:
+            with self.bound(), connection.cursor() as cursor:
+                held = set(ingest.held_provider_ids(cursor, self.company_id, folder.pk, ids))
+            ids = [pid for pid in ids if pid not in held]
         for fetched in self.provider.fetch(folder.name, ids):
             if fetched:
                 self.store(folder, fetched, ingest.parse_batch(fetched), announce=announce)
@@ -518,6 +550,66 @@ class _Pass:
             folder=folder, backfill_before_uid__gt=lowest
         ).update(backfill_before_uid=lowest)
         self.counters_add(progress=len(done))
+
+
+def cursor_first_look(*, company_id: int, folder: MailFolder, cursor: Cursor) -> None:
+    """First sight of a folder: its cursor starts at UIDNEXT and the backfill (newest first)
+    below it, unless the folder is tracked from now on (`tracked_from_now`, and nothing of it
+    held yet: a relist after a lost cursor must find what it held). Only a cursor still
+    unset is written, so two first looks agree. The caller is bound to the company."""
+    account = MailAccount.objects.for_company(company_id).get(pk=folder.account_id)
+    backfill = max(cursor.next_uid, 1)
+    if tracked_from_now(account, folder):
+        held = MailMessageLocation.objects.for_company(company_id).filter(folder=folder).exists()
+        backfill = backfill if held else 0
+    FolderCursor.objects.for_company(company_id).filter(folder=folder, validity="").update(
+        validity=cursor.validity,
+        next_uid=cursor.next_uid,
+        modseq=cursor.modseq,
+        token=cursor.token,
+        backfill_before_uid=backfill,
+    )
+
+
+def cursor_prime(
+    *, company_id: int, account_id: int, provider: Provider, folder: MailFolder
+) -> None:
+    """Give a folder never synced yet its cursor now, so that mail moved into it from here on
+    is new to the next sync (mailsync.actions calls this before moving mail into a folder).
+    The caller is bound to the company."""
+    stored, _ = FolderCursor.objects.for_company(company_id).get_or_create(
+        company_id=company_id, folder=folder, defaults={"account_id": account_id}
+    )
+    if stored.validity:
+        return
+    status = provider.folder_status(folder.name, Cursor())
+    cursor_first_look(company_id=company_id, folder=folder, cursor=status.cursor)
+
+
+def folders_refresh(
+    *, company_id: int, account_id: int, provider: Provider, folder_ids: Sequence[int]
+) -> PassOutcome:
+    """The incremental part of a pass over some folders only: what two-way sync moved into
+    them without learning the new ids. The caller holds the account lock and the open
+    provider; ProviderError passes through."""
+    sync_pass = _Pass(company_id, account_id, provider)
+    with tenancy.bound(company_id):
+        folders = list(
+            MailFolder.objects.for_company(company_id).filter(
+                account_id=account_id, pk__in=list(folder_ids), removed_at__isnull=True
+            )
+        )
+    for folder in folders:
+        sync_pass.folder_incremental(folder)
+    return sync_pass.outcome
+
+
+def sync_soon(*, company_id: int, account_id: int) -> None:
+    """Make the account due a pass now (beat queues it within its next round). The caller
+    is bound to the company."""
+    SyncState.objects.for_company(company_id).filter(account_id=account_id).exclude(
+        health=Health.NEEDS_RECONNECT
+    ).update(next_sync_at=datetime.now(UTC))
 
 
 def account_sync(*, company_id: int, account_id: int) -> PassOutcome:

@@ -1,18 +1,24 @@
 """Celery tasks of mail sync. Beat only enqueues; a worker runs one account's pass under the
 account's lock (mailsync.sync). First syncs run on their own queue (`mail_initial`), so a new
-account's backfill never delays everyone else's new mail (`mail_sync`)."""
+account's backfill never delays everyone else's new mail (`mail_sync`).
+
+Two-way sync (A5): `company_actions_run` carries out a company's due provider actions
+(mailsync.actions); beat's sweeper `actions_due` queues it for every company with due actions,
+and the inbox's `mail_actions_queued` hook (`on_actions_queued`) for the end of an action's
+undo window."""
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 
-from crm import tenancy
+from crm import hooks, tenancy
 from crm.celery_app import app
-from mailsync import ingest, sync
+from mailsync import actions, ingest, sync
 from mailsync.models import Health, Stage, SyncState
 
 logger = logging.getLogger(__name__)
@@ -118,3 +124,74 @@ def account_purge(*, company_id: int, account_id: int) -> int:
                 health=Health.FAILED, stage=Stage.IDLE, next_sync_at=None
             )
     return removed
+
+
+# --- Two-way sync: the provider action outbox (A5) -------------------------------------------
+
+# The crm.hooks topic the inbox publishes when it wrote provider actions (a plain name in
+# crm.hooks' registry: `hooks.subscribe(ACTIONS_QUEUED, on_actions_queued)` in apps.py).
+ACTIONS_QUEUED = hooks.MAIL_ACTIONS_QUEUED
+# A company's sweep-queued run is not queued again for this long (the run clears it).
+_ACTIONS_QUEUED_TTL_SECONDS = 120
+
+
+class ActionsQueued(Protocol):
+    """What the hook's event carries: whose actions, and when the first is due."""
+
+    company_id: int
+    run_after: datetime
+
+
+def _actions_key(company_id: int, slot: str) -> str:
+    return f"mailsync:actions:{company_id}:{slot}"
+
+
+def actions_run_enqueue(*, company_id: int, run_after: datetime | None = None) -> bool:
+    """Queue a run of the company's due actions: now (the sweep: once until it starts), or at
+    `run_after` (the hook: once per second of due time, so a burst of archives in one
+    request is one run). Returns whether it queued."""
+    if run_after is None:
+        if not cache.add(_actions_key(company_id, "sweep"), 1, _ACTIONS_QUEUED_TTL_SECONDS):
+            return False
+        company_actions_run.apply_async(kwargs={"company_id": company_id}, queue=SYNC_QUEUE)
+        return True
+    slot = str(int(run_after.timestamp()))
+    delay = max((run_after - datetime.now(UTC)).total_seconds(), 0.0)
+    if not cache.add(_actions_key(company_id, slot), 1, int(delay) + 60):
+        return False
+    company_actions_run.apply_async(
+        kwargs={"company_id": company_id}, queue=SYNC_QUEUE, countdown=delay
+    )
+    return True
+
+
+def on_actions_queued(event: ActionsQueued) -> None:
+    """The hook's handler, inside the inbox's transaction: queue the run once it commits (a
+    rolled-back archive asks for nothing)."""
+    company_id, run_after = event.company_id, event.run_after
+    transaction.on_commit(lambda: actions_run_enqueue(company_id=company_id, run_after=run_after))
+
+
+@app.task(acks_late=True, name="mailsync.tasks.company_actions_run")
+def company_actions_run(*, company_id: int) -> dict[str, int]:
+    """Carry out the company's due provider actions. Manages its own transactions (one per
+    account), so it is not a TenantTask."""
+    cache.delete(_actions_key(company_id, "sweep"))
+    with tenancy.request_scope():
+        outcome = actions.company_actions_run(company_id=company_id)
+    return {
+        "done": outcome.done,
+        "failed": outcome.failed,
+        "retrying": outcome.retrying,
+        "busy": outcome.busy,
+    }
+
+
+@app.task(name="mailsync.tasks.actions_due")
+def actions_due() -> int:
+    """Beat (every 15 s): queue a run for every company with due actions (through the door
+    `mailsync_due_action_companies`): actions whose hook was missed, retries, busy accounts."""
+    return sum(
+        actions_run_enqueue(company_id=company_id)
+        for company_id in actions.due_companies(datetime.now(UTC))
+    )

@@ -75,7 +75,7 @@ _SHARING_HELP = {
 def notice(request: MemberRequest, message: str, *, status: int) -> HttpResponse:
     """A refusal as a fragment: htmx swaps error answers in too, so a full error page would land
     inside the tab."""
-    return render(request, "inbox/notice.html", {"message": message}, status=status)
+    return render(request, "inbox/_notice.html", {"message": message}, status=status)
 
 
 def not_found(request: MemberRequest) -> HttpResponse:

@@ -1,6 +1,7 @@
 """The inbox's pages and fragments; crm.urls mounts them at the site root (no trailing slash,
 like the rest of the site).
 
+- `mailbox`: the Sales Inbox (folders, list, reader, labels, saved views, search).
 - `emails`: the Email tab of person, organization, deal, lead and project pages (C4), a
   conversation opened in place, and its linking and sharing controls (C3, D3).
 - `media`: a message's body frame (and what it loads).
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver
 
-from inbox.web import blocklist, emails, media
+from inbox.web import blocklist, emails, mailbox, media
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    *mailbox.urlpatterns,
     *emails.urlpatterns,
     *media.urlpatterns,
     *blocklist.urlpatterns,

@@ -11,7 +11,18 @@ through `mailsync.providers.PROVIDERS` by the account's `provider`. The engine c
   newest first, below a position (`before`), for the resumable newest-first first sync.
 - `fetch(folder, ids)` → batches of `FetchedMessage`s (bounded in count and bytes, so memory stays
   flat): raw RFC 822 bytes, flags, arrival time. Never marks anything read (IMAP `BODY.PEEK[]`).
-- `apply(folder, actions)`: flags, moves, deletes the CRM asks for (A5, the Sales Inbox issue).
+
+Two-way sync (A5, `mailsync.actions`) changes the mailbox through three more:
+
+- `ensure_folder(role)` → the account's folder with that role (inbox, archive, trash, …); an
+  archive or trash folder is created when the mailbox has none.
+- `move(folder, ids, target)` → the ids moved into `target`, each mapped to its new provider id
+  there when the provider says (None when it does not: the next sync of `target` finds it).
+  Ids from before the folder was renumbered raise CURSOR_LOST (sync relists it first).
+- `set_flags(folder, ids, add=…, remove=…)`: add or remove flags (`\\Seen` for read / unread).
+
+They are idempotent as the executor needs them: moving an id that is no longer in `folder`, or
+storing a flag a message already has, succeeds and changes nothing.
 
 Errors leave a provider only as `ProviderError` with one of the five kinds (auth, rate limited,
 transient, cursor lost, permanent), a plain message for the user and, when known, Retry-After.
@@ -30,15 +41,25 @@ How each provider maps onto it:
   404 on an expired historyId is CURSOR_LOST (then a full `messages.list` relist). Provider id
   = the Gmail message id; `fetch` = `messages.get(format=raw)` in batches; threads come with
   `threadId` (a "provider:" thread key). 429 / 403 rateLimitExceeded: RATE_LIMITED with
-  Retry-After; 401 after a token refresh: AUTH.
+  Retry-After; 401 after a token refresh: AUTH. Two-way: a folder is a label, so `move` is
+  `messages.batchModify` (removeLabelIds `folder`, addLabelIds `target`; archive removes INBOX
+  and adds nothing, delete is `messages.trash`, restore `messages.untrash`) and the id stays
+  the same (`moved[id] = id`); `set_flags` adds or removes the UNREAD label;
+  `ensure_folder("archive")` is the pseudo folder "no INBOX label" and never creates one.
 - **Microsoft Graph** (next issue): a folder is a mailFolder; `token` = the `@odata.deltaLink`
   of `messages/delta` (with `Prefer: IdType="ImmutableId"`, so provider ids survive moves);
   `@removed` entries are gone; 410 Gone / `syncStateNotFound` is CURSOR_LOST; `fetch` reads
-  `/messages/{id}/$value` (MIME). 429 / 503 with Retry-After: RATE_LIMITED.
+  `/messages/{id}/$value` (MIME). 429 / 503 with Retry-After: RATE_LIMITED. Two-way: `move`
+  is `POST /messages/{id}/move {destinationId}` (batched with `$batch`, 20 a request); with
+  ImmutableId the id survives the move. `set_flags` is `PATCH /messages/{id} {isRead}`;
+  `ensure_folder` uses the well-known names `inbox`, `archive`, `deleteditems`.
 - **Exchange EWS** (next issue): a folder is a FolderId; `token` = the `SyncState` of
   `SyncFolderItems` (Create / Update / ReadFlagChange / Delete), paged by
   `IncludesLastItemInRange`; an invalid SyncState is CURSOR_LOST; `fetch` = GetItem with
-  MimeContent; ErrorServerBusy with BackOffMilliseconds: RATE_LIMITED.
+  MimeContent; ErrorServerBusy with BackOffMilliseconds: RATE_LIMITED. Two-way: `move` is
+  `MoveItem` to a DistinguishedFolderId (`inbox`, `archive`, `deleteditems`), whose answer
+  carries the moved items' new ItemIds; `set_flags` is `UpdateItem` setting `IsRead`.
+- **IMAP** two-way: see `imap.py` (UID MOVE, or COPY + STORE \\Deleted + EXPUNGE; COPYUID).
 """
 
 from __future__ import annotations
@@ -177,6 +198,19 @@ class Provider(Protocol):
     ) -> list[str]: ...
 
     def fetch(self, folder: str, ids: Sequence[str]) -> Iterator[list[FetchedMessage]]: ...
+
+    def ensure_folder(self, role: str) -> RemoteFolder: ...
+
+    def move(self, folder: str, ids: Sequence[str], target: str) -> dict[str, str | None]: ...
+
+    def set_flags(
+        self,
+        folder: str,
+        ids: Sequence[str],
+        *,
+        add: frozenset[str] = frozenset(),
+        remove: frozenset[str] = frozenset(),
+    ) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,26 @@ Raw payload shapes, as imaplib returns them:
 
 Provider ids are `"<uidvalidity>:<uid>"`. Nothing here changes the mailbox while reading:
 folders are opened with EXAMINE and bodies fetched with `BODY.PEEK[]`.
+
+Two-way sync (A5) changes it only through `move`, `set_flags` and `ensure_folder`, in folders
+opened with SELECT:
+
+- `move`: `UID MOVE 7:9 "Archive"` (RFC 6851) when the server advertises MOVE; else
+  `UID COPY 7:9 "Archive"`, `UID STORE 7:9 +FLAGS.SILENT (\\Deleted)` and, with UIDPLUS,
+  `UID EXPUNGE 7:9`. Without UIDPLUS a plain EXPUNGE would also remove messages the user had
+  marked \\Deleted in another client, so it is sent only when no other message of the folder
+  carries \\Deleted; otherwise ours stay flagged until the mailbox's next expunge (our copy of
+  them is gone already, and a complete listing never counts an id we do not hold).
+  The new UIDs come in the COPYUID response code (UIDPLUS, RFC 4315), untagged for MOVE:
+  `* OK [COPYUID 1700000000 7:9 31:33] Moved UIDs.`, which imaplib keeps as
+  `untagged_responses["COPYUID"] == [b"1700000000 7:9 31:33"]` (source and target UIDs in
+  corresponding order). Servers that do not advertise UIDPLUS are not trusted with it: the
+  moved messages are then found by the next sync of the target folder.
+- `set_flags`: `UID STORE 7:9 +FLAGS.SILENT (\\Seen)` (or `-FLAGS.SILENT`).
+- `ensure_folder`: the folder LIST shows with the role (SPECIAL-USE flag, else a known name);
+  for archive and trash, when there is none, `CREATE "Archive" (USE (\\Archive))` (the USE
+  part only with CREATE-SPECIAL-USE), under the personal namespace's prefix (`NAMESPACE` →
+  `(("INBOX." "."))` gives "INBOX.Archive"), then SUBSCRIBE so mail clients show it.
 """
 
 from __future__ import annotations
@@ -89,6 +109,15 @@ _FETCH_UID = re.compile(rb"UID (\d+)")
 _FETCH_FLAGS = re.compile(rb"FLAGS \(([^)]*)\)")
 _FETCH_INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
 _FETCH_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+_COPYUID = re.compile(rb"^\s*(\d+)\s+([\d:,]+)\s+([\d:,]+)")
+_NAMESPACE_PERSONAL = re.compile(rb'^\(\("((?:[^"\\]|\\.)*)"')
+
+# The folders two-way sync creates when a mailbox has none: name and special-use flag.
+_CREATED_FOLDERS = {"archive": ("Archive", "\\Archive"), "trash": ("Trash", "\\Trash")}
+# Flags that describe one copy of a message in one folder, not the message: not carried over.
+_LOCAL_FLAGS = frozenset({"\\deleted", "\\recent"})
+# A move or STORE names at most this many UIDs per command (sets stay short, answers quick).
+CHANGE_MAX_MESSAGES = 500
 
 
 def _login_error(text: str) -> ProviderError:
@@ -204,6 +233,19 @@ def _parse_uid_ranges(text: str) -> list[int]:
     return uids
 
 
+def parse_copyuid(data: bytes) -> tuple[str, dict[int, int]]:
+    """`b"1700000000 7:9 31:33"` → `("1700000000", {7: 31, 8: 32, 9: 33})`: the target's
+    UIDVALIDITY and each source UID's new UID. Unequal sets (a broken answer): no mapping."""
+    match = _COPYUID.match(data)
+    if match is None:
+        return "", {}
+    sources = _parse_uid_ranges(match.group(2).decode("ascii"))
+    targets = _parse_uid_ranges(match.group(3).decode("ascii"))
+    if len(sources) != len(targets):
+        return match.group(1).decode("ascii"), {}
+    return match.group(1).decode("ascii"), dict(zip(sources, targets, strict=True))
+
+
 def provider_id(validity: str, uid: int) -> str:
     return f"{validity}:{uid}"
 
@@ -310,6 +352,12 @@ class ImapProvider:
             raise ProviderError(ErrorKind.TRANSIENT, "Not connected.")
         try:
             typ, data = call(self._conn)
+        except imaplib.IMAP4.readonly:  # (a kind of abort: caught first)
+            raise ProviderError(
+                ErrorKind.PERMANENT,
+                "The server lets us read this folder but not change it (read-only). Check the "
+                "folder's permissions on the server.",
+            ) from None
         except imaplib.IMAP4.abort as exc:
             self._conn = None
             raise ProviderError(
@@ -351,9 +399,9 @@ class ImapProvider:
             folders.append(RemoteFolder(name=name, role=folder_role(name, flags)))
         return folders
 
-    def _select(self, folder: str) -> dict[str, int | str]:
-        """EXAMINE the folder (read-only) and return its status."""
-        self._command(lambda c: c.select(_quote(folder), readonly=True))
+    def _select(self, folder: str, *, writable: bool = False) -> dict[str, int | str]:
+        """EXAMINE the folder (read-only), or SELECT it to change it, and return its status."""
+        self._command(lambda c: c.select(_quote(folder), readonly=not writable))
         self._selected = folder
         conn = self._connection()
 
@@ -584,6 +632,137 @@ class ImapProvider:
                 )
             )
         return messages
+
+    # --- Two-way sync: changing the mailbox (A5) ----------------------------------------------
+
+    def ensure_folder(self, role: str) -> RemoteFolder:
+        """The folder with this role; an archive or trash folder is created when there is
+        none (see the module docstring). Other roles must exist: PERMANENT otherwise."""
+        if role == "inbox":
+            return RemoteFolder(name="INBOX", role="inbox")
+        found = self._folder_with_role(role)
+        if found is not None:
+            return found
+        if role not in _CREATED_FOLDERS:
+            raise ProviderError(ErrorKind.PERMANENT, f"The mailbox has no {role} folder.")
+        base, flag = _CREATED_FOLDERS[role]
+        name = self._personal_prefix() + base
+        use = f" (USE ({flag}))" if "CREATE-SPECIAL-USE" in self.capabilities else ""
+        try:
+            self._command(lambda c: c.create(_quote(name) + use))
+        except ProviderError as error:
+            # Created meanwhile (another client, another worker): use it.
+            found = self._folder_with_role(role)
+            if error.kind != ErrorKind.PERMANENT or found is None:
+                raise
+            return found
+        # Not subscribed, most mail clients would not show the folder at all.
+        with contextlib.suppress(ProviderError):
+            self._command(lambda c: c.subscribe(_quote(name)))
+        return RemoteFolder(name=name, role=role)
+
+    def _folder_with_role(self, role: str) -> RemoteFolder | None:
+        matches = [folder for folder in self.list_folders() if folder.role == role]
+        # The shortest name: "Archive" before "Archive/2019".
+        return min(matches, key=lambda f: (len(f.name), f.name)) if matches else None
+
+    def _personal_prefix(self) -> str:
+        """Where the user's own folders live ("" on most servers, "INBOX." on some)."""
+        if "NAMESPACE" not in self.capabilities:
+            return ""
+        data = self._command(lambda c: c.namespace())
+        line = data[0] if data and isinstance(data[0], bytes) else b""
+        match = _NAMESPACE_PERSONAL.match(line)
+        return _unquote(b'"' + match.group(1) + b'"') if match else ""
+
+    def _writable(self, folder: str, ids: Sequence[str]) -> list[int]:
+        """SELECT the folder to change it; the UIDs of `ids`, which must be of its current
+        UIDVALIDITY (ids of an older one: the folder was renumbered, CURSOR_LOST)."""
+        status = self._select(folder, writable=True)
+        validity = str(status["validity"])
+        if any(pid.rpartition(":")[0] != validity for pid in ids):
+            raise ProviderError(
+                ErrorKind.CURSOR_LOST,
+                f"The server renumbered {folder} (UIDVALIDITY changed); resyncing it first.",
+            )
+        return sorted({uid_of(pid) for pid in ids})
+
+    def move(self, folder: str, ids: Sequence[str], target: str) -> dict[str, str | None]:
+        """Move the messages to `target`; returns each id's new provider id there, when the
+        server says (UIDPLUS), else None. Ids no longer in the folder are skipped by the server
+        (a retried move is harmless)."""
+        if not ids:
+            return {}
+        uids = self._writable(folder, ids)
+        validity = self._validity
+        moved: dict[str, str | None] = {provider_id(validity, uid): None for uid in uids}
+        for start in range(0, len(uids), CHANGE_MAX_MESSAGES):
+            chunk = uids[start : start + CHANGE_MAX_MESSAGES]
+            self._connection().untagged_responses.pop("COPYUID", None)
+            if "MOVE" in self.capabilities:
+                self._command(lambda c, chunk=chunk: c.uid("MOVE", uid_set(chunk), _quote(target)))
+                copied = self._copyuid()
+            else:
+                self._command(lambda c, chunk=chunk: c.uid("COPY", uid_set(chunk), _quote(target)))
+                copied = self._copyuid()
+                self._store(chunk, "+FLAGS.SILENT", frozenset({"\\Deleted"}))
+                self._expunge(chunk)
+            target_validity, mapping = copied
+            for source, new in mapping.items():
+                key = provider_id(validity, source)
+                if key in moved:
+                    moved[key] = provider_id(target_validity, new)
+        return moved
+
+    def _copyuid(self) -> tuple[str, dict[int, int]]:
+        """The last command's COPYUID (only from a server that advertises UIDPLUS)."""
+        answers = self._connection().untagged_responses.pop("COPYUID", None) or []
+        if "UIDPLUS" not in self.capabilities:
+            return "", {}
+        validity, mapping = "", {}
+        for answer in answers:
+            if isinstance(answer, bytes):
+                validity, part = parse_copyuid(answer)
+                mapping.update(part)
+        return validity, mapping
+
+    def _expunge(self, uids: list[int]) -> None:
+        """Remove the copied originals, and only them (see the module docstring)."""
+        if "UIDPLUS" in self.capabilities:
+            self._command(lambda c: c.uid("EXPUNGE", uid_set(uids)))
+            return
+        others = set(self._search("DELETED")) - set(uids)
+        if not others:
+            self._command(lambda c: c.expunge())
+
+    def _store(self, uids: list[int], item: str, flags: frozenset[str]) -> None:
+        self._command(
+            lambda c: c.uid("STORE", uid_set(uids), item, "(" + " ".join(sorted(flags)) + ")")
+        )
+
+    def set_flags(
+        self,
+        folder: str,
+        ids: Sequence[str],
+        *,
+        add: frozenset[str] = frozenset(),
+        remove: frozenset[str] = frozenset(),
+    ) -> None:
+        """Add and remove flags (`.SILENT`: the server need not echo them back)."""
+        if not ids or not (add or remove):
+            return
+        uids = self._writable(folder, ids)
+        for start in range(0, len(uids), CHANGE_MAX_MESSAGES):
+            chunk = uids[start : start + CHANGE_MAX_MESSAGES]
+            if add:
+                self._store(chunk, "+FLAGS.SILENT", add)
+            if remove:
+                self._store(chunk, "-FLAGS.SILENT", remove)
+
+
+def carried_flags(flags: Iterable[str]) -> list[str]:
+    """The flags a moved copy keeps (\\Deleted and \\Recent belong to the old copy)."""
+    return sorted(flag for flag in flags if flag.lower() not in _LOCAL_FLAGS)
 
 
 def connection_test(settings: ConnectionSettings) -> list[RemoteFolder]:

@@ -170,8 +170,17 @@ class AccountAddForm(PlainLabels, forms.Form):
         )
 
 
+# What the two-way sync box does (A5), in the words of the page.
+TWO_WAY_HELP = _(
+    "Archiving, deleting and marking read or unread in the CRM is done in your mailbox too, a "
+    "few seconds later (while you can still undo it), and what you do in your mail app comes "
+    "back. The mailbox's Archive and Trash folders sync as well."
+)
+
+
 class AccountSyncForm(PlainLabels, forms.Form):
-    """What an account syncs (A4) and, for a team account, who shares it (A2)."""
+    """What an account syncs (A4), whether CRM changes reach the mailbox (two-way sync, A5)
+    and, for a team account, who shares it (A2)."""
 
     sync_scope = forms.ChoiceField(
         label=_("Which mail"),
@@ -195,6 +204,11 @@ class AccountSyncForm(PlainLabels, forms.Form):
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text=_("The owner is always a member."),
+    )
+    two_way_sync = forms.BooleanField(
+        label=_("Two-way sync"),
+        required=False,
+        help_text=TWO_WAY_HELP,
     )
 
     def __init__(

@@ -1,6 +1,6 @@
-"""Settings → Email sync: the user's connected mailboxes, adding one, what each syncs, what its
-new conversations get (sharing, D3; linking mode, C2), and its sync's health and first-sync
-progress (A1 to A4, A6).
+"""Settings → Email sync: the user's connected mailboxes, adding one, what each syncs and whether
+CRM changes reach the mailbox (two-way sync, A5), what its new conversations get (sharing, D3;
+linking mode, C2), and its sync's health and first-sync progress (A1 to A4, A6).
 
 Every account is fetched through `inbox.visibility.mailbox_accounts`: another company's
 account, and one of this company that the user doesn't read, are both simply not found (404).
@@ -37,6 +37,7 @@ from mailsync.web.forms import (
     OTHER_PRESET,
     SCOPE_ALL,
     SCOPE_SELECTED,
+    TWO_WAY_HELP,
     AccountAddForm,
     AccountConversationsForm,
     AccountStartForm,
@@ -321,6 +322,7 @@ def _sync_form(
             "folders": [f["name"] for f in data["folders"] if f["selected"]],
             "sync_since_days": account.sync_since_days,
             "members": [uid for uid in data["member_ids"] if uid != account.owner_id],
+            "two_way_sync": account.two_way_sync,
         },
     )
 
@@ -362,6 +364,7 @@ def _detail_page(
             "syncing_folders": [
                 folder_label(f["name"], f["role"]) for f in _folders(data) if f["syncing"]
             ],
+            "two_way_help": TWO_WAY_HELP,
         },
     )
 
@@ -388,6 +391,7 @@ def account_detail(request: MemberRequest, account_id: int) -> HttpResponse:
                 selected_folders=form.cleaned_data["folders"] if selected else None,
                 sync_since_days=form.cleaned_data["sync_since_days"],
                 member_ids=form.cleaned_data["members"] if "members" in form.fields else None,
+                two_way_sync=form.cleaned_data["two_way_sync"],
             )
         except services.AccountError as error:
             add_account_error(form, error)

@@ -1,13 +1,21 @@
 """`inbox.sanitize`: nothing executable survives, mail still looks like mail.
 
 Every output is also checked structurally: it is re-parsed, and each tag, attribute, URL and
-style must be on the allow-list, so a payload that slips past a string check still fails."""
+style must be on the allow-list, so a payload that slips past a string check still fails.
+
+The XSS test set is here too: the hostile messages of tests/fixtures/xss/ (described in its
+README), each parsed by the ingest parser and sanitized. The Dovecot test
+(tests/mailsync/test_xss_mail.py) and the browser test (tests/browser/test_xss.py) take the
+same messages through sync, the web endpoints and Chromium, and check the served bodies with
+`assert_inert` below."""
 
 from __future__ import annotations
 
 import re
 import time
 from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -15,12 +23,17 @@ from inbox.sanitize import (
     ALLOWED_ATTRIBUTES,
     ALLOWED_TAGS,
     REMOTE_IMAGE_PLACEHOLDER,
+    attribute_text,
+    has_remote_images,
     sanitize_html,
 )
+from mailsync.pipeline.parse import parse_message
 
+XSS_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "xss"
 ADDED_ATTRIBUTES = {"a": {"target", "rel"}, "img": {"data-remote-src"}}
 SAFE_URL = re.compile(r"(https?:|mailto:|tel:|/attachments/)", re.I)
 CSS_RED_FLAGS = re.compile(r"url\s*\(|expression|javascript|behavior|binding|@import|\\", re.I)
+PROXY = "/proxy?u="
 
 
 class _Collector(HTMLParser):
@@ -49,7 +62,11 @@ def assert_safe(output: str) -> None:
             if name in ("href", "data-remote-src"):
                 assert SAFE_URL.match(value or ""), (tag, name, value)
             if name == "src":
-                assert value == REMOTE_IMAGE_PLACEHOLDER or SAFE_URL.match(value or ""), value
+                assert (
+                    value in (REMOTE_IMAGE_PLACEHOLDER,)
+                    or SAFE_URL.match(value or "")
+                    or (value or "").startswith(PROXY)
+                ), value
             if name == "style":
                 assert not CSS_RED_FLAGS.search(value or ""), value
     lowered = output.lower().replace(REMOTE_IMAGE_PLACEHOLDER.lower(), "")
@@ -57,14 +74,52 @@ def assert_safe(output: str) -> None:
         assert needle not in lowered, needle
 
 
+def proxied(url: str) -> str:
+    return PROXY + url
+
+
 def clean(html: str, *, allow_remote_images: bool = False) -> str:
     output = sanitize_html(
         html,
-        allow_remote_images=allow_remote_images,
+        remote_image_url=proxied if allow_remote_images else None,
         cid_url=lambda content_id: f"/attachments/cid/{content_id}",
     )
     assert_safe(output)
+    if allow_remote_images:
+        assert_inert(output, own_image_urls=("/attachments/", PROXY))
     return output
+
+
+def assert_inert(html: str, *, own_image_urls: tuple[str, ...]) -> None:
+    """A body as served: nothing runs, and nothing loads from anywhere but us. Tags and
+    attributes on the allow-list only; no handler, script URL or CSS that fetches; every image
+    source our placeholder or one of `own_image_urls`; links (followed only by a click) to
+    http(s), mailto or tel."""
+    collector = _Collector()
+    collector.feed(html)
+    collector.close()
+    for tag, attributes in collector.elements:
+        assert tag in ALLOWED_TAGS, tag
+        allowed = {*ALLOWED_ATTRIBUTES["*"], *ALLOWED_ATTRIBUTES.get(tag, [])}
+        allowed |= ADDED_ATTRIBUTES.get(tag, set())
+        for name, value in attributes.items():
+            value = value or ""
+            assert name in allowed, (tag, name)
+            if name == "src":
+                assert value == REMOTE_IMAGE_PLACEHOLDER or value.startswith(own_image_urls), value
+            if name == "href":
+                assert re.match(r"(https?:|mailto:|tel:)", value, re.I), value
+            if name == "style":
+                assert not CSS_RED_FLAGS.search(value), value
+        for name in set(attributes) - {"href", "src", "style", "alt", "title"}:
+            # No other attribute takes a URL or script: none may look like one.
+            assert not re.match(r"\s*(javascript|vbscript|data):", attributes[name] or "", re.I)
+    # The message's text may say "<script>" (escaped, it is only text); its markup may not.
+    assert "<script" not in html.lower()
+
+
+def xss_fixtures() -> list[Path]:
+    return sorted(XSS_FIXTURES.glob("*.eml"))
 
 
 XSS = [
@@ -193,9 +248,82 @@ def test_remote_image_is_replaced_by_a_placeholder_keeping_its_address() -> None
     assert 'alt="Logo"' in output
 
 
-def test_remote_image_is_kept_when_allowed() -> None:
+def test_an_allowed_remote_image_points_at_the_proxy_never_at_its_host() -> None:
     output = clean('<img src="https://news.example.com/p.gif">', allow_remote_images=True)
-    assert output == '<img src="https://news.example.com/p.gif">'
+    assert output == '<img src="/proxy?u=https://news.example.com/p.gif">'
+
+
+def test_the_proxy_gets_the_image_address_as_the_browser_reads_it() -> None:
+    """Newsletters escape `&` in their image URLs: the proxy must fetch `a=1&b=2`, and a
+    legacy entity name followed by `=` is a parameter, as HTML says for attributes."""
+    seen: list[str] = []
+
+    def record(url: str) -> str:
+        seen.append(url)
+        return "/proxy?u=x&amp;s=y"
+
+    sanitize_html(
+        '<img src="https://n.example/p.gif?a=1&amp;b=2&sect=3">'
+        '<img src="&#104;ttps://n.example/q.gif">',
+        remote_image_url=record,
+    )
+    assert seen == ["https://n.example/p.gif?a=1&b=2&sect=3", "https://n.example/q.gif"]
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("a&amp;b", "a&b"),
+        ("&#104;ttps", "https"),
+        ("&#x6A;", "j"),
+        ("?id=1&sect=2", "?id=1&sect=2"),
+        ("&copyx", "&copyx"),
+        ("&copy x", "\u00a9 x"),
+        ("&lt;=", "<="),
+        ("&notit;", "&notit;"),
+        ("&colon;", ":"),
+    ],
+)
+def test_attribute_text_follows_htmls_rule_for_attributes(written: str, read: str) -> None:
+    assert attribute_text(written) == read
+
+
+def test_outlooks_quoted_font_keeps_its_declarations() -> None:
+    output = clean('<p style="font-family:&quot;Calibri&quot;,sans-serif;color:#1F497D">x</p>')
+    assert output == "<p style='font-family: \"Calibri\",sans-serif; color: #1F497D'>x</p>"
+
+
+def test_an_entity_encoded_url_in_css_is_still_refused() -> None:
+    assert clean('<p style="background: &#117;rl(https://t.example/p.gif)">x</p>') == (
+        '<p style="">x</p>'
+    )
+
+
+def test_scripts_split_by_scripts_are_dropped_with_their_text() -> None:
+    output = clean("<p>a</p><scr<script>x</script>ipt>alert(1)</script><p>b</p>")
+    assert output == "<p>a</p><p>b</p>"
+
+
+def test_a_cid_image_without_such_a_part_loses_its_source() -> None:
+    output = sanitize_html('<img src="cid:gone@x" alt="gone">', cid_url=lambda content_id: None)
+    assert output == '<img alt="gone">'
+
+
+@pytest.mark.parametrize(
+    ("html", "remote"),
+    [
+        ('<img src="https://t.example/p.gif">', True),
+        ("<IMG width=1 SRC=http://t.example/p.gif>", True),
+        ("<img alt=\"x\" src='https://t.example/p.gif'>", True),
+        ('<img src="&#104;ttps://t.example/p.gif">', True),
+        ('<img src="cid:logo@x">', False),
+        ('<img data-src="https://t.example/p.gif">', False),
+        ('<a href="https://t.example/">link</a>', False),
+        ("<p>src=https://t.example</p>", False),
+    ],
+)
+def test_remote_images_are_found_without_a_parse(html: str, remote: bool) -> None:
+    assert has_remote_images(html) is remote
 
 
 def test_cid_image_points_to_our_attachment_url() -> None:
@@ -242,3 +370,81 @@ def test_many_unclosed_scripts_are_handled_in_linear_time() -> None:
 def test_relative_links_lose_their_target_as_they_would_point_into_our_site() -> None:
     output = clean('<a href="/admin/users/1/delete">x</a><a href="#top">y</a>')
     assert "href" not in output
+
+
+# --- The XSS test set: the hostile messages of tests/fixtures/xss/ ----------------------------
+
+
+def test_the_xss_set_is_there() -> None:
+    names = [path.name for path in xss_fixtures()]
+    assert len(names) >= 12
+    assert (XSS_FIXTURES / "README.md").exists()
+
+
+@pytest.mark.parametrize("path", xss_fixtures(), ids=lambda path: path.stem)
+@pytest.mark.parametrize("images", [False, True], ids=["images-blocked", "images-allowed"])
+def test_no_message_of_the_xss_set_keeps_anything_executable_or_remote(
+    path: Path, images: bool
+) -> None:
+    parsed = parse_message(path.read_bytes())
+    assert not parsed.parse_error
+    if not parsed.body_html:
+        return  # a text body is escaped into a <pre>: inbox.bodies, tested over the web
+    output = sanitize_html(
+        parsed.body_html,
+        remote_image_url=proxied if images else None,
+        cid_url=lambda content_id: f"/attachments/cid/{content_id}",
+    )
+    assert_inert(output, own_image_urls=("/attachments/", PROXY))
+    # What the message says survives: its heading.
+    assert "<h1>" in output
+
+
+def test_remote_images_of_the_set_wait_behind_the_placeholder_or_go_through_the_proxy() -> None:
+    parsed = parse_message((XSS_FIXTURES / "10-remote-images.eml").read_bytes())
+    assert has_remote_images(parsed.body_html)
+    blocked = sanitize_html(parsed.body_html)
+    assert "tracker.example" not in re.sub(r'data-remote-src="[^"]*"', "", blocked)
+    allowed = sanitize_html(parsed.body_html, remote_image_url=proxied)
+    sources = re.findall(r'src="([^"]*)"', allowed)
+    assert sources == [
+        proxied("https://tracker.example/open.gif?u=alice%40acme.test"),
+        proxied("HTTP://TRACKER.EXAMPLE/upper.png"),
+        proxied("https://tracker.example/space.png"),
+        proxied("https://tracker.example/entity.png"),
+        proxied("https://tracker.example/picture.png"),
+        proxied("https://tracker.example/hidden.gif"),
+    ]
+    # srcset, data-src, protocol-relative and data: images load nothing at all.
+    assert "srcset=" not in allowed
+    assert "protocol-relative.png" not in allowed
+
+
+def test_links_of_the_set_keep_only_web_and_mail_addresses() -> None:
+    parsed = parse_message((XSS_FIXTURES / "03-javascript-links.eml").read_bytes())
+    output = sanitize_html(parsed.body_html)
+    assert re.findall(r'href="([^"]*)"', output) == [
+        "https://ok.example/offer",
+        "mailto:sales@ok.example",
+    ]
+    assert output.count('target="_blank" rel="noopener noreferrer"') == 13
+
+
+def test_inline_images_of_the_set_point_at_their_parts() -> None:
+    parsed = parse_message((XSS_FIXTURES / "12-attachments.eml").read_bytes())
+    ours = {"logo@xss.test": "/attachments/7/inline"}
+    output = sanitize_html(parsed.body_html, cid_url=ours.get)
+    assert re.findall(r'src="([^"]*)"', output) == ["/attachments/7/inline"]
+
+
+def test_query_of_a_proxied_url_survives_serialization() -> None:
+    """The proxy URL's `&` are escaped as `&amp;` in the markup and read back as they were."""
+    collector = _Collector()
+    collector.feed(
+        sanitize_html(
+            '<img src="https://t.example/p.gif?a=1&amp;b=2">',
+            remote_image_url=lambda url: "/mail/image-proxy?" + f"u={url}&m=1&s=ab",
+        )
+    )
+    source = collector.elements[0][1]["src"] or ""
+    assert parse_qs(urlsplit(source).query)["s"] == ["ab"]

@@ -33,9 +33,10 @@ Columns (surfaces), each asserted in every cell:
   `acct|own`: one row, either of the viewer's own mailbox copies;
 - `by_id`: the copies readable by id (`GET mailThreads/{id}`, `GET mailThreads/{id}/mailMessages`);
   the others are a 404;
-- `message`: the copy `GET mailMessages/{id}` of Pat's message answers with, `-` for a 404.
-
-Search is not a column yet: it does not exist; the Sales Inbox issue adds it (shared NOTES).
+- `message`: the copy `GET mailMessages/{id}` of Pat's message answers with, `-` for a 404;
+- `search`: the copies a search of the Sales Inbox finds for a word of the conversation
+  (`inbox.search.mailbox_page` over all folders and all the viewer's accounts, for its subject
+  word and for its sender with `from:`): search covers the viewer's own mailbox, nothing else.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from contacts.services import ContactPoint
 from crm import services as crm_services
 from crm import tenancy
 from crm.models import Company, Role, User
-from inbox import selectors, services
+from inbox import mailquery, search, selectors, services
 from inbox.models import AccountKind, MailAccount, MailThread, MailThreadMessage
 from tests.conftest import PASSWORD, Cast
 from tests.inbox.conftest import Mailbox
@@ -62,59 +63,59 @@ from tests.mailsync.mail import message
 
 pytestmark = pytest.mark.django_db
 
-# account  sharing  viewer    item     took_part | mailbox   item      by_id     message
+# account  sharing  viewer    item     took_part | mailbox   item      by_id     message   search
 TABLE = """
-personal private  owner     visible  no        | acct      acct      acct      acct
-personal private  owner     hidden   no        | acct      403       acct      acct
-personal private  admin     visible  no        | -         -         -         -
-personal private  admin     visible  yes       | own       own       own       own
-personal private  other     visible  no        | -         -         -         -
-personal private  other     visible  yes       | own       own       own       own
-personal private  other     hidden   no        | -         403       -         -
-personal private  other     hidden   yes       | own       403       own       own
-personal private  outsider  hidden   no        | -         404       -         -
-personal private  outsider  hidden   yes       | own       404       own       -
+personal private  owner     visible  no        | acct      acct      acct      acct      acct
+personal private  owner     hidden   no        | acct      403       acct      acct      acct
+personal private  admin     visible  no        | -         -         -         -         -
+personal private  admin     visible  yes       | own       own       own       own       own
+personal private  other     visible  no        | -         -         -         -         -
+personal private  other     visible  yes       | own       own       own       own       own
+personal private  other     hidden   no        | -         403       -         -         -
+personal private  other     hidden   yes       | own       403       own       own       own
+personal private  outsider  hidden   no        | -         404       -         -         -
+personal private  outsider  hidden   yes       | own       404       own       -         own
 
-personal shared   owner     visible  no        | acct      acct      acct      acct
-personal shared   owner     hidden   no        | acct      403       acct      acct
-personal shared   admin     visible  no        | -         acct      acct      acct
-personal shared   admin     visible  yes       | own       own       acct+own  own
-personal shared   other     visible  no        | -         acct      acct      acct
-personal shared   other     visible  yes       | own       own       acct+own  own
-personal shared   other     hidden   no        | -         403       -         -
-personal shared   other     hidden   yes       | own       403       own       own
-personal shared   outsider  hidden   no        | -         404       -         -
-personal shared   outsider  hidden   yes       | own       404       own       -
+personal shared   owner     visible  no        | acct      acct      acct      acct      acct
+personal shared   owner     hidden   no        | acct      403       acct      acct      acct
+personal shared   admin     visible  no        | -         acct      acct      acct      -
+personal shared   admin     visible  yes       | own       own       acct+own  own       own
+personal shared   other     visible  no        | -         acct      acct      acct      -
+personal shared   other     visible  yes       | own       own       acct+own  own       own
+personal shared   other     hidden   no        | -         403       -         -         -
+personal shared   other     hidden   yes       | own       403       own       own       own
+personal shared   outsider  hidden   no        | -         404       -         -         -
+personal shared   outsider  hidden   yes       | own       404       own       -         own
 
-team     shared   owner     visible  no        | acct      acct      acct      acct
-team     shared   owner     hidden   no        | acct      403       acct      acct
-team     shared   member    visible  no        | acct      acct      acct      acct
-team     shared   member    visible  yes       | acct+own  acct|own  acct+own  acct|own
-team     shared   member    hidden   no        | acct      403       acct      acct
-team     shared   member    hidden   yes       | acct+own  403       acct+own  acct|own
-team     shared   admin     visible  no        | -         acct      acct      acct
-team     shared   admin     visible  yes       | own       own       acct+own  own
-team     shared   other     visible  no        | -         acct      acct      acct
-team     shared   other     visible  yes       | own       own       acct+own  own
-team     shared   other     hidden   no        | -         403       -         -
-team     shared   other     hidden   yes       | own       403       own       own
-team     shared   outsider  hidden   no        | -         404       -         -
-team     shared   outsider  hidden   yes       | own       404       own       -
+team     shared   owner     visible  no        | acct      acct      acct      acct      acct
+team     shared   owner     hidden   no        | acct      403       acct      acct      acct
+team     shared   member    visible  no        | acct      acct      acct      acct      acct
+team     shared   member    visible  yes       | acct+own  acct|own  acct+own  acct|own  acct+own
+team     shared   member    hidden   no        | acct      403       acct      acct      acct
+team     shared   member    hidden   yes       | acct+own  403       acct+own  acct|own  acct+own
+team     shared   admin     visible  no        | -         acct      acct      acct      -
+team     shared   admin     visible  yes       | own       own       acct+own  own       own
+team     shared   other     visible  no        | -         acct      acct      acct      -
+team     shared   other     visible  yes       | own       own       acct+own  own       own
+team     shared   other     hidden   no        | -         403       -         -         -
+team     shared   other     hidden   yes       | own       403       own       own       own
+team     shared   outsider  hidden   no        | -         404       -         -         -
+team     shared   outsider  hidden   yes       | own       404       own       -         own
 
-team     team     owner     visible  no        | acct      acct      acct      acct
-team     team     owner     hidden   no        | acct      403       acct      acct
-team     team     member    visible  no        | acct      acct      acct      acct
-team     team     member    visible  yes       | acct+own  acct|own  acct+own  acct|own
-team     team     member    hidden   no        | acct      403       acct      acct
-team     team     member    hidden   yes       | acct+own  403       acct+own  acct|own
-team     team     admin     visible  no        | -         -         -         -
-team     team     admin     visible  yes       | own       own       own       own
-team     team     other     visible  no        | -         -         -         -
-team     team     other     visible  yes       | own       own       own       own
-team     team     other     hidden   no        | -         403       -         -
-team     team     other     hidden   yes       | own       403       own       own
-team     team     outsider  hidden   no        | -         404       -         -
-team     team     outsider  hidden   yes       | own       404       own       -
+team     team     owner     visible  no        | acct      acct      acct      acct      acct
+team     team     owner     hidden   no        | acct      403       acct      acct      acct
+team     team     member    visible  no        | acct      acct      acct      acct      acct
+team     team     member    visible  yes       | acct+own  acct|own  acct+own  acct|own  acct+own
+team     team     member    hidden   no        | acct      403       acct      acct      acct
+team     team     member    hidden   yes       | acct+own  403       acct+own  acct|own  acct+own
+team     team     admin     visible  no        | -         -         -         -         -
+team     team     admin     visible  yes       | own       own       own       own       own
+team     team     other     visible  no        | -         -         -         -         -
+team     team     other     visible  yes       | own       own       own       own       own
+team     team     other     hidden   no        | -         403       -         -         -
+team     team     other     hidden   yes       | own       403       own       own       own
+team     team     outsider  hidden   no        | -         404       -         -         -
+team     team     outsider  hidden   yes       | own       404       own       -         own
 """
 
 
@@ -134,6 +135,7 @@ class Cell:
     item: frozenset[str]  # the copies the item's one row may be (empty: no row)
     by_id: frozenset[str]  # copies readable by id
     message: frozenset[str]  # copies the message may be read through (empty: 404)
+    search: frozenset[str]  # copies a search for a word of the conversation finds
 
     @property
     def item_rows(self) -> int:
@@ -156,7 +158,7 @@ class Cell:
     def parse(cls, line: str) -> Cell:
         given, seen = line.split("|", 1)
         account, sharing, viewer, item, took_part = given.split()
-        mailbox, shown, by_id, read = seen.split()
+        mailbox, shown, by_id, read, found = seen.split()
         status = int(shown) if shown in ("403", "404") else 200
         return cls(
             account=account,
@@ -169,6 +171,7 @@ class Cell:
             item=_copies(shown, "|") if status == 200 else frozenset(),
             by_id=_copies(by_id, "+"),
             message=_copies(read, "|"),
+            search=_copies(found, "+"),
         )
 
 
@@ -358,6 +361,18 @@ def test_visibility_matrix(
         shown, count = [thread.pk for thread in page.threads], page.total
     assert count == cell.item_rows, "count"
     assert set(_named(world, shown)) <= cell.item, "item_conversations"
+
+    # Search: a word of the conversation, and its sender.
+    with tenancy.bound(world.viewer.company.pk, user_id=world.viewer.user.pk):
+        for text in ("quote", "from:pat@customer.test"):
+            found = search.mailbox_page(
+                membership=membership,
+                folder="all",
+                account_ids=None,
+                query=mailquery.parse(text),
+                after=None,
+            )
+            assert _named(world, found.thread_ids) == sorted(cell.search), f"search {text}"
 
     # The item: the web Email tab.
     browser = client_for(world.viewer.user)

@@ -13,7 +13,13 @@ from crm import tenancy
 from inbox.models import MailAccount
 from mailsync import services
 from tests.conftest import Cast, service_missing
-from tests.mailsync.dovecot import CutProxy, Dovecot, is_available
+from tests.mailsync.dovecot import (
+    MINIMAL_CAPABILITIES,
+    SPECIAL_USE,
+    CutProxy,
+    Dovecot,
+    is_available,
+)
 from tests.mailsync.smtpd import SmtpServer
 
 
@@ -44,10 +50,15 @@ def connect(
         )
 
 
-def _start(*, condstore: bool) -> Iterator[Dovecot]:
+def _start(
+    *,
+    condstore: bool,
+    capabilities: tuple[str, ...] | None = None,
+    special_use: dict[str, str] | None = None,
+) -> Iterator[Dovecot]:
     if not is_available():
         service_missing("dovecot (Debian dovecot-imapd)")
-    server = Dovecot(condstore=condstore)
+    server = Dovecot(condstore=condstore, capabilities=capabilities, special_use=special_use)
     server.start()
     try:
         yield server
@@ -67,6 +78,17 @@ def dovecot_plain() -> Iterator[Dovecot]:
     yield from _start(condstore=False)
 
 
+@pytest.fixture(scope="session")
+def dovecot_minimal() -> Iterator[Dovecot]:
+    """Dovecot advertising an older server's list (no CONDSTORE, QRESYNC, MOVE or UIDPLUS),
+    with no Archive folder."""
+    yield from _start(
+        condstore=False,
+        capabilities=MINIMAL_CAPABILITIES,
+        special_use={k: v for k, v in SPECIAL_USE.items() if k != "Archive"},
+    )
+
+
 def _new_user(server: Dovecot) -> MailUser:
     username = f"u{uuid.uuid4().hex[:8]}"
     password = f"pw-{uuid.uuid4().hex[:12]}"
@@ -84,6 +106,12 @@ def mail_user(dovecot: Dovecot) -> MailUser:
 def mail_user_plain(dovecot_plain: Dovecot) -> MailUser:
     """A fresh, empty account on `dovecot_plain`."""
     return _new_user(dovecot_plain)
+
+
+@pytest.fixture
+def mail_user_minimal(dovecot_minimal: Dovecot) -> MailUser:
+    """A fresh, empty account on `dovecot_minimal`."""
+    return _new_user(dovecot_minimal)
 
 
 @pytest.fixture

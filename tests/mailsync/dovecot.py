@@ -16,6 +16,9 @@ Choices that tests can rely on:
   `condstore=False` advertises the same list minus those two, through `imap_capability`. Dovecot
   still accepts `ENABLE CONDSTORE` when it is not advertised: only the advertisement changes, so
   a client must honour what CAPABILITY says.
+- `capabilities=` advertises exactly the list given instead (e.g. `MINIMAL_CAPABILITIES`: no
+  CONDSTORE, QRESYNC, MOVE or UIDPLUS), and `special_use=` replaces the special-use folders
+  (a server without an Archive folder).
 - Login failures answer within ~0.5 s: `auth_failure_delay = 0` and the anvil auth penalty is
   switched off (otherwise every later failure from 127.0.0.1 waits seconds).
 - `mailbox_idle_check_interval = 1 secs`, so IDLE notices changes quickly even without inotify.
@@ -62,6 +65,10 @@ DEFAULT_CAPABILITIES: tuple[str, ...] = tuple(_DEFAULT_CAPABILITY_LINE.split())
 PLAIN_CAPABILITIES: tuple[str, ...] = tuple(
     cap for cap in DEFAULT_CAPABILITIES if cap not in {"CONDSTORE", "QRESYNC"}
 )
+# An older server's list: no CONDSTORE / QRESYNC, no MOVE (RFC 6851), no UIDPLUS (RFC 4315).
+MINIMAL_CAPABILITIES: tuple[str, ...] = tuple(
+    cap for cap in PLAIN_CAPABILITIES if cap not in {"MOVE", "UIDPLUS"}
+)
 
 # Folder name -> special-use flag, configured for every user.
 SPECIAL_USE: dict[str, str] = {
@@ -105,8 +112,17 @@ def quote_mailbox(name: str) -> str:
 class Dovecot:
     """One Dovecot instance. Call `start()`, then `add_user()`; `stop()` when done."""
 
-    def __init__(self, *, condstore: bool = True, root: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        condstore: bool = True,
+        root: Path | None = None,
+        capabilities: tuple[str, ...] | None = None,
+        special_use: dict[str, str] | None = None,
+    ) -> None:
         self.condstore = condstore
+        self.capabilities = capabilities
+        self.special_use = SPECIAL_USE if special_use is None else special_use
         self.host = "127.0.0.1"
         self.port = free_port()
         self.root = Path(root or tempfile.mkdtemp(prefix="dovecot-"))
@@ -328,11 +344,10 @@ class Dovecot:
         root = self.root
         mailboxes = "".join(
             f"  mailbox {name} {{\n    special_use = {flag}\n    auto = subscribe\n  }}\n"
-            for name, flag in SPECIAL_USE.items()
+            for name, flag in self.special_use.items()
         )
-        capability = (
-            "" if self.condstore else f"  imap_capability = {' '.join(PLAIN_CAPABILITIES)}\n"
-        )
+        advertised = self.capabilities or (None if self.condstore else PLAIN_CAPABILITIES)
+        capability = f"  imap_capability = {' '.join(advertised)}\n" if advertised else ""
         return f"""# Written by tests/mailsync/dovecot.py; see its docstring.
 base_dir = {root}/run
 state_dir = {root}/state

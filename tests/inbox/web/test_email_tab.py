@@ -383,7 +383,8 @@ def test_a_conversation_opens_in_place_oldest_message_first(
     frames = re.findall(r"<iframe[^>]*>", html)
     assert len(frames) == 2
     for frame in frames:
-        assert 'sandbox=""' in frame
+        # Sandboxed: no scripts, no same origin, no forms; links may open a new tab only.
+        assert 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in frame
         assert 'referrerpolicy="no-referrer"' in frame
         assert "allow-scripts" not in frame
     # Alice manages her own conversation: the picker and the sharing switch are there.
