@@ -80,7 +80,15 @@ def body_response(
     remote_image_url: Callable[[str], str] | None = None,
     cid_url: Callable[[str], str | None] | None = None,
 ) -> HttpResponse:
-    body = message_body_html(message, remote_image_url=remote_image_url, cid_url=cid_url)
+    """The body in its frame: sanitized, its quoted history folded (the API's body is not)."""
+    if message.body_html:
+        body = sanitize.collapse_quoted_html(
+            sanitize.sanitize_html(
+                message.body_html, remote_image_url=remote_image_url, cid_url=cid_url
+            )
+        )
+    else:
+        body = sanitize.collapse_quoted_text(message.body_text)
     response = HttpResponse(FRAME_HEAD + body, content_type="text/html; charset=utf-8")
     for header, value in BODY_HEADERS.items():
         response[header] = value

@@ -293,3 +293,63 @@ def has_remote_images(html: str) -> bool:
     if _REMOTE_IMAGE.search(html):
         return True
     return "&" in html and bool(_REMOTE_IMAGE.search(html_entities.unescape(html)))
+
+
+# --- Quoted history, collapsed -----------------------------------------------------------------
+
+_BLOCKQUOTE_TAG = re.compile(r"<(/?)blockquote\b[^>]*>", re.I)
+QUOTE_SUMMARY = "···"  # the toggle of a folded quote, as mail clients draw it
+
+
+def _folded(inner: str) -> str:
+    # <details> needs no script: it folds and unfolds in the sandboxed frame as it is.
+    return (
+        '<details class="quoted"><summary title="Show quoted text" '
+        f'style="cursor:pointer;color:#57606a">{QUOTE_SUMMARY}</summary>{inner}</details>'
+    )
+
+
+def collapse_quoted_html(safe_html: str) -> str:
+    """Fold each outermost `<blockquote>` (the quoted history of replies in Gmail, Apple Mail,
+    Thunderbird and most clients) behind a toggle. Takes `sanitize_html`'s output, whose tags
+    are balanced, so counting the blockquote tags finds each outermost one."""
+    pieces: list[str] = []
+    depth = 0
+    start = position = 0
+    for tag in _BLOCKQUOTE_TAG.finditer(safe_html):
+        closing = tag.group(1) == "/"
+        if not closing:
+            if depth == 0:
+                pieces.append(safe_html[position : tag.start()])
+                start = tag.start()
+            depth += 1
+        elif depth:
+            depth -= 1
+            if depth == 0:
+                pieces.append(_folded(safe_html[start : tag.end()]))
+                position = tag.end()
+    if depth:  # unbalanced after all: leave the rest as it is
+        position = start
+    pieces.append(safe_html[position:])
+    return "".join(pieces)
+
+
+def collapse_quoted_text(text: str) -> str:
+    """A plain-text body as escaped HTML in a <pre>, each run of quoted lines ("> …") folded
+    behind a toggle."""
+    out: list[str] = []
+    quoted: list[str] = []
+
+    def flush() -> None:
+        if quoted:
+            out.append(_folded("".join(quoted)))
+            quoted.clear()
+
+    for line in text.splitlines(keepends=True):
+        if line.lstrip().startswith(">"):
+            quoted.append(html_entities.escape(line))
+        else:
+            flush()
+            out.append(html_entities.escape(line))
+    flush()
+    return f'<pre style="white-space: pre-wrap">{"".join(out)}</pre>'

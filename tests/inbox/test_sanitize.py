@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from inbox import sanitize
 from inbox.sanitize import (
     ALLOWED_ATTRIBUTES,
     ALLOWED_TAGS,
@@ -448,3 +449,32 @@ def test_query_of_a_proxied_url_survives_serialization() -> None:
     )
     source = collector.elements[0][1]["src"] or ""
     assert parse_qs(urlsplit(source).query)["s"] == ["ab"]
+
+
+# --- Quoted history -----------------------------------------------------------------------------
+
+
+def test_the_outermost_quotes_fold_and_the_rest_stays() -> None:
+    safe = sanitize.sanitize_html(
+        "<p>Sounds good.</p><p>On Monday Pat wrote:</p>"
+        "<blockquote type='cite'><p>Shall we?</p><blockquote>Earlier</blockquote></blockquote>"
+        "<p>Sent from my phone</p>"
+    )
+    folded = sanitize.collapse_quoted_html(safe)
+    assert folded.count("<details") == 1
+    assert folded.startswith("<p>Sounds good.</p><p>On Monday Pat wrote:</p><details")
+    assert (
+        "<blockquote><p>Shall we?</p><blockquote>Earlier</blockquote></blockquote></details>"
+        in folded
+    )
+    assert folded.endswith("</details><p>Sent from my phone</p>")
+    assert sanitize.collapse_quoted_html("<p>No quotes</p>") == "<p>No quotes</p>"
+
+
+def test_quoted_lines_of_a_text_body_fold_and_are_escaped() -> None:
+    text = "Yes <b>tomorrow</b>.\n\nOn Monday Pat wrote:\n> Shall we?\n> > Earlier\nBye\n"
+    folded = sanitize.collapse_quoted_text(text)
+    assert folded.count("<details") == 1
+    assert "&gt; Shall we?\n&gt; &gt; Earlier\n</details>Bye" in folded
+    assert "&lt;b&gt;tomorrow&lt;/b&gt;" in folded
+    assert "<b>" not in folded
