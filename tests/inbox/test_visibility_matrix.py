@@ -34,6 +34,9 @@ Columns (surfaces), each asserted in every cell:
 - `by_id`: the copies readable by id (`GET mailThreads/{id}`, `GET mailThreads/{id}/mailMessages`);
   the others are a 404;
 - `message`: the copy `GET mailMessages/{id}` of Pat's message answers with, `-` for a 404;
+- the Sales Inbox (not a column: it is the `mailbox` column again, as the rule says): the rows
+  of its page over all folders, the unread count beside Inbox (each copy is unread), and the
+  reader by id (a 404 for any other copy);
 - `search`: the copies a search of the Sales Inbox finds for a word of the conversation
   (`inbox.search.mailbox_page` over all folders and all the viewer's accounts, for its subject
   word and for its sender with `from:`): search covers the viewer's own mailbox, nothing else.
@@ -385,6 +388,29 @@ def test_visibility_matrix(
         assert len(rows) == cell.item_rows, "Email tab rows"
         assert set(_named(world, rows)) <= cell.item, "Email tab"
         assert _tab_count(html) == cell.item_rows, "Email tab count"
+
+    # The Sales Inbox shows the mailbox column again, and counts it: its rows (all folders),
+    # the Inbox's unread count (Pat's message is unread), and the reader by id.
+    page_html = browser.get(reverse("inbox") + "?folder=all").content.decode()
+    rows = [int(found) for found in re.findall(r'id="mailbox-row-(\d+)"', page_html)]
+    assert _named(world, rows) == sorted(cell.mailbox), "Sales Inbox rows"
+    assert _inbox_unread(page_html) == len(cell.mailbox), "Sales Inbox count"
+    for copy, thread_id in world.threads.items():
+        reader = browser.get(
+            reverse("inbox_mailbox_thread", args=[thread_id]), headers={"HX-Request": "true"}
+        )
+        expected = 200 if copy in cell.mailbox else 404
+        assert reader.status_code == expected, f"Sales Inbox reader {{{copy}}}"
+
+
+def _inbox_unread(html: str) -> int:
+    """The unread count the Sales Inbox shows beside Inbox (none shown: 0)."""
+    found = re.search(
+        r'data-folder="inbox">\s*<span>Inbox</span>\s*(?:<span class="mailbox-count"[^>]*>(\d+))?',
+        html,
+    )
+    assert found, "the Inbox folder is listed"
+    return int(found.group(1) or 0)
 
 
 def _tab_count(html: str) -> int:
