@@ -206,6 +206,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "mail-sync-watchdog": {"task": "mailsync.tasks.sync_watchdog", "schedule": 300.0},
     # Two-way sync (A5): carry out the provider actions whose undo window has passed.
     "mail-actions-due": {"task": "mailsync.tasks.actions_due", "schedule": 15.0},
+    # Search: conversations a first sync queued for indexing, whose drain task was lost.
+    "mail-search-drain-due": {"task": "inbox.tasks.search_drain_due", "schedule": 300.0},
+    # The outbox: messages due (after the undo-send window or at send_at) whose run was lost.
+    "mail-outbox-due": {"task": "mailsync.tasks.outbox_due", "schedule": 15.0},
 }
 CRM_SOFT_DELETE_DAYS = int(os.environ.get("CRM_SOFT_DELETE_DAYS", "30"))
 
@@ -262,6 +266,11 @@ CRM_MAIL_POLL_SECONDS = int(os.environ.get("CRM_MAIL_POLL_SECONDS", "300"))
 CRM_MAIL_TIMEOUT = float(os.environ.get("CRM_MAIL_TIMEOUT", "60"))
 # Messages a first-sync batch stores in one transaction (and fetches in one FETCH at most).
 CRM_MAIL_BATCH_SIZE = int(os.environ.get("CRM_MAIL_BATCH_SIZE", "500"))
+
+# Sending: the least time between two sends of one account (providers limit bursts), and the
+# domain of our Message-IDs (empty: the host of SITE_URL).
+CRM_MAIL_SEND_INTERVAL = float(os.environ.get("CRM_MAIL_SEND_INTERVAL", "2"))
+CRM_MAIL_MESSAGE_ID_DOMAIN = os.environ.get("CRM_MAIL_MESSAGE_ID_DOMAIN", "")
 
 # The image proxy of mail bodies (inbox.imageproxy): how long one fetch may take, and hosts that
 # may resolve to private addresses (empty in production: the tests' loopback image server).

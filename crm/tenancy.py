@@ -14,9 +14,14 @@ Two walls keep companies apart:
    connection never carries it into the next request. Unbound, the setting is '' and the policy
    matches nothing.
 
-A handful of paths are legitimately cross-tenant (API-token and invitation lookups by secret);
-each is one SQL function defined with SECURITY DEFINER in a migration and called through one
-named Python function below. Jobs that visit every company list companies and bind each in turn.
+A handful of paths are legitimately cross-tenant (API-token and invitation lookups by secret,
+beat's scans for due mail accounts, actions and outbound mail); each is one SQL function defined
+with SECURITY DEFINER in a migration and called through one named Python function. Jobs that
+visit every company list companies and bind each in turn. A few doors work *within* the bound
+company (they read `crm.company_id` themselves, never a parameter) only because row-level
+security keeps PostgreSQL from using an index for an operator that is not leakproof:
+`mailsync_analyze()` (statistics need the owner) and `inbox_thread_search()` (`@@` on the
+full-text index; docs/decisions/0010-mail-search.md).
 
 See docs/decisions/0002-row-level-security.md.
 """

@@ -10,6 +10,7 @@ from crm.health import healthz
 from crm.sales import exports as sales_exports
 from crm.sales.api import urls as sales_api
 from inbox import api as inbox_api
+from inbox import api_send as inbox_api_send
 from mailsync import api as mailsync_api
 
 urlpatterns = [
@@ -18,6 +19,7 @@ urlpatterns = [
         v1=[
             *contacts_api.v1_patterns,
             *sales_api.v1_patterns,
+            *inbox_api_send.v1_patterns,
             *inbox_api.v1_patterns,
             *mailsync_api.v1_patterns,
         ],

@@ -524,16 +524,7 @@ v1_patterns = [
         MailThreadMessagesView.as_view(),
         name="mail-thread-messages",
     ),
-    re_path(
-        r"^mailbox/mailMessages/(?P<id>[0-9]{1,18})/?$",
-        MailMessageDetailView.as_view(),
-        name="mail-message",
-    ),
-    re_path(
-        r"^mailbox/mailMessages/(?P<id>[0-9]{1,18})/body/?$",
-        MailMessageBodyView.as_view(),
-        name="mail-message-body",
-    ),
+    # mailMessages/{id} and its body: inbox.api_send, whose views add the send state.
     *(
         re_path(
             rf"^{items}/(?P<id>{pattern})/mailMessages/?$",

@@ -2,9 +2,9 @@
 (`inbox.search`). Pure: no Django, no database.
 
 The users of the seeds write English, Dutch, Turkish, Estonian and Polish. A message is read
-by counting its most common words (stop words) of each language in its first 2,000 characters,
+by counting its most common words (stop words) of each language in its first 1,000 characters,
 and the letters only one of them uses (ı, ğ for Turkish; õ for Estonian; ł, ą, ę, ż ... for
-Polish): about 30 µs a message, against milliseconds for a statistical detector, and good
+Polish): about 25 µs a message, against milliseconds for a statistical detector, and good
 enough here, because a wrong guess costs little: every query is searched in every
 configuration (`inbox.search`), so a word is found whichever stemmer indexed it.
 
@@ -14,7 +14,7 @@ unknown) are indexed with the `simple` configuration and `unaccent`."""
 # ruff: noqa: RUF001, RUF002 - the Turkish dotless i is a letter here, not a typo
 from __future__ import annotations
 
-import re
+import string
 
 ENGLISH, DUTCH, TURKISH, ESTONIAN, POLISH = "en", "nl", "tr", "et", "pl"
 
@@ -67,24 +67,33 @@ _LETTERS: dict[str, str] = {
     POLISH: "łąężźśćń",
 }
 _LETTER_WEIGHT = 2
-_SAMPLE = 2_000
-_WORD = re.compile(r"[^\W\d_]+")
+_SAMPLE = 1_000
+# Stripped from the ends of each whitespace-separated word (a regular expression with Unicode
+# classes, or str.translate on text that is not ASCII, costs three times as much).
+_PUNCTUATION = string.punctuation + string.digits + "«»„“”’…–—"
 _MINIMUM = 2  # fewer hints than this: unknown
+# Each stop word → the languages it belongs to (a few belong to two), for one pass over a text.
+_LANGUAGES_OF: dict[str, tuple[str, ...]] = {}
+for _language, _words_of_language in _STOPWORDS.items():
+    for _word in _words_of_language:
+        _LANGUAGES_OF[_word] = (*_LANGUAGES_OF.get(_word, ()), _language)
 
 
 def detect(text: str) -> str | None:
     """The language code of `text` (ENGLISH ... POLISH), or None when the hints are too few or
-    tie."""
+    tie. Reads the first 1,000 characters."""
     sample = text[:_SAMPLE].lower()
-    words = _WORD.findall(sample)
-    scores = {
-        language: sum(1 for word in words if word in stopwords)
-        for language, stopwords in _STOPWORDS.items()
-    }
+    scores = dict.fromkeys(_STOPWORDS, 0)
+    for word in sample.split():
+        word = word.strip(_PUNCTUATION)
+        for language in _LANGUAGES_OF.get(word, ()):
+            scores[language] += 1
     for language, letters in _LETTERS.items():
-        scores[language] += _LETTER_WEIGHT * sum(1 for letter in letters if letter in sample)
-    ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
-    (best, top), (_, second) = ranked[0], ranked[1]
-    if top < _MINIMUM or top == second:
+        for letter in letters:
+            if letter in sample:
+                scores[language] += _LETTER_WEIGHT
+    ranked = sorted(scores.values(), reverse=True)
+    best = max(scores, key=scores.__getitem__)
+    if ranked[0] < _MINIMUM or ranked[0] == ranked[1]:
         return None
     return best

@@ -67,6 +67,16 @@ class LinkMode(models.TextChoices):
     MANUAL = "manual", _("Manual")
 
 
+class SentCopyMode(models.TextChoices):
+    """Who puts a sent message into the account's Sent folder. Gmail and Microsoft 365 file
+    what their SMTP servers accept themselves, so a copy of ours would show twice there;
+    other servers leave it to the mail client."""
+
+    AUTO = "auto", _("Decide by provider")
+    APPEND = "append", _("Save a copy in Sent")
+    SERVER = "server", _("The server saves it")
+
+
 class MailAccount(TenantModel):
     """A connected mailbox. The password (or OAuth tokens) is kept only encrypted, in
     `secret_encrypted`, and never leaves `mailsync` in clear."""
@@ -105,6 +115,10 @@ class MailAccount(TenantModel):
     )
     # A5: archive, delete and read / unread in the CRM are carried out in the mailbox too.
     two_way_sync = models.BooleanField(default=False)
+    # B4: who files sent mail into the Sent folder (the outbox).
+    sent_copy = models.CharField(
+        max_length=8, choices=SentCopyMode.choices, default=SentCopyMode.AUTO
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -622,3 +636,138 @@ class RemoteImagesAllowed(TenantModel):
                 nulls_distinct=False,
             ),
         ]
+
+
+# --- The outbox (B4, G1, G2; docs/decisions/0012-outbox.md) ------------------------------------
+
+
+class OutboundState(models.TextChoices):
+    QUEUED = "queued", _("Queued")  # waiting for `not_before` (undo window, send later, retry)
+    SENDING = "sending", _("Sending")  # handed to the server: DATA may be under way
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Not sent")  # refused for good: `last_error` says why; edit and retry
+    UNCERTAIN = "uncertain", _("Maybe sent")  # the handover broke off: never resent silently
+    CANCELLED = "cancelled", _("Cancelled")  # undone before it left
+
+
+class SentCopyState(models.TextChoices):
+    PENDING = "pending", _("To save")
+    SAVED = "saved", _("Saved in Sent")
+    BY_SERVER = "by_server", _("Saved by the server")
+    NOT_SAVED = "not_saved", _("Not saved")  # no Sent folder, or the server refused it
+
+
+class MailOutbound(TenantModel):
+    """A message on its way out: the outbox (DESIGN.md, Sending). Written with its
+        `MailMessage` (final Message-ID, raw bytes stored, parties, files) in the transaction of
+        the user's action; `mailsync.outbox` delivers it and records what happened. The message
+        joins a conversation of its account once the server accepted it (as the sync of the Sent
+        folder would file it; the same message, by its key, when that sync finds it).
+
+        Nothing here is sent twice: the state becomes `sending` (committed) before the server is
+        handed the message's end; a worker lost after that leaves it `sending`, which the sweeper
+        turns `uncertain`, then settles by looking for the Message-ID in the Sent folder or asks
+        the user (`last_error` in plain words). `not_before` is when it may go (the undo window,
+        send later, a retry's backoff); for an uncertain one, when to look for it again (None: the
+    user decides); for a sent one not yet filed into Sent, when to try that again."""
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, db_index=False)
+    message = models.ForeignKey(
+        MailMessage, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    state = models.CharField(
+        max_length=16, choices=OutboundState.choices, default=OutboundState.QUEUED
+    )
+    not_before = models.DateTimeField(null=True, blank=True)  # None: waits for the user
+    send_at = models.DateTimeField(null=True, blank=True)  # send later: the chosen time
+    undo_until = models.DateTimeField(null=True, blank=True)  # undo send: the window's end
+    # Our token, also in the Message-ID (`<token.outbox@domain>`): tracking finds it by this.
+    token = models.CharField(max_length=64)
+    # The SMTP envelope's recipients (to, cc and bcc once each, as written, IDNA domains).
+    envelope_to = ArrayField(models.CharField(max_length=320), default=list)
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    error_kind = models.CharField(max_length=16, blank=True)  # mailsync's ErrorKind, or ""
+    last_error = models.TextField(blank=True)  # plain words for the user
+    failed_recipients = ArrayField(models.CharField(max_length=320), default=list, blank=True)
+    server_reply = models.CharField(max_length=500, blank=True)  # the SMTP server's last answer
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # After the server took it: filed into its conversation and the Sent folder (or not).
+    finished_at = models.DateTimeField(null=True, blank=True)
+    sent_copy = models.CharField(max_length=16, choices=SentCopyState.choices, blank=True)
+    sent_copy_tries = models.PositiveSmallIntegerField(default=0)
+    uncertain_checks = models.PositiveSmallIntegerField(default=0)
+
+    reply_to_message = models.ForeignKey(
+        MailMessage,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    # Links chosen when sending: applied to the conversation (by hand: automatic rules leave it).
+    deal = models.ForeignKey(
+        "sales.Deal",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    lead = models.ForeignKey(
+        "sales.Lead",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    project = models.ForeignKey(
+        "sales.Project",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    person = models.ForeignKey(
+        "contacts.Person",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    # Asked for at send time; the tracking issue reads them.
+    track_opens = models.BooleanField(default=False)
+    track_links = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "message"], name="mail_outbound_message"),
+        ]
+        indexes = [
+            # A worker's next message of an account.
+            models.Index(
+                fields=["company", "account", "not_before", "id"],
+                condition=models.Q(state="queued"),
+                name="mail_outbound_queued",
+            ),
+            # The sweeper's work: due, in flight, to settle, to finish.
+            models.Index(
+                fields=["company", "not_before"],
+                condition=models.Q(state__in=["queued", "sending", "uncertain"])
+                | models.Q(state="sent", finished_at__isnull=True),
+                name="mail_outbound_open",
+            ),
+            models.Index(fields=["company", "token"], name="mail_outbound_token"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.state}: {self.message_id}"

@@ -12,11 +12,12 @@ of those accounts in order, in growing batches, and keeps those that pass the fo
 filters.
 
 Full text: each conversation has one tsvector (`inbox_mailthreadsearch.vector`), made of each
-message's subject and body (the first `BODY_CHARS` characters) in the configuration of the
-message's language (`inbox.languages`), its participants' names and addresses (also as `f:` and
-`t:` words for `from:` and `to:`), and its attachments' file names. A query word is looked for
-in every configuration at once (its English, Dutch and Turkish stems, and unaccented as typed,
-as a prefix), so it is found whatever language the message was taken for."""
+message's subject and own words (`own_text`: no quotes, the first `BODY_CHARS` characters) in
+the configuration of the message's language (`inbox.languages`), its participants' names and
+addresses (also as `f:` and `t:` words for `from:` and `to:`), and its attachments' names. A
+query word is looked for in every configuration at once (its English, Dutch and Turkish stems,
+and unaccented as typed, as a prefix), so it is found whatever language the message was taken
+for."""
 
 from __future__ import annotations
 
@@ -446,14 +447,19 @@ def _search(
 
 # --- Keeping the index -------------------------------------------------------------------------
 
-BODY_CHARS = 4_000  # of each message's body (the rest is mostly quotes and signatures)
+# Of each message's body, its own words: quoted lines and the quoted message under a reply
+# header are left out (they are indexed with the message they quote), then the first
+# BODY_CHARS characters (about 230 words: most business emails whole). PostgreSQL's text parser
+# costs about 0.1 µs a character, most of what indexing adds to the ingest (docs/benchmarks.md,
+# "Sales Inbox"). Read from the first BODY_READ characters.
+BODY_CHARS = 1_500
+BODY_READ = 3_000
 SUBJECT_CHARS = 500
 PARTIES_MAX = 50  # participants of a message that are indexed
 FILES_MAX = 20  # attachment names of a message that are indexed
 # A thread's vectors in all, in bytes: a tsvector holds at most 1 MB. Past it, older messages
 # of a very long conversation are not indexed (the newest are: a rebuild goes newest first).
 VECTOR_BUDGET = 800_000
-_SAMPLE_CHARS = 2_000  # of subject and body read to guess the language
 
 _STATE = """
 SELECT listed.id, t.account_id, t.last_message_at, s.message_ids, s.indexed_bytes,
@@ -467,7 +473,7 @@ LEFT JOIN inbox_mailthreadsearch s ON s.company_id = %(company)s AND s.thread_id
 
 # Each message to index: a sample of its text (its language), its participants and its files.
 _MESSAGES = f"""
-SELECT m.id, left(m.subject, 200) || E'\\n' || left(m.body_text, {_SAMPLE_CHARS}),
+SELECT m.id, m.received_at, left(m.subject, {SUBJECT_CHARS}), left(m.body_text, {BODY_READ}),
        parties.roles, parties.addresses, parties.names, files.names
 FROM unnest(%(ids)s::bigint[]) AS wanted(id)
 JOIN inbox_mailmessage m ON m.company_id = %(company)s AND m.id = wanted.id
@@ -487,12 +493,11 @@ CROSS JOIN LATERAL (
 ) AS files
 """  # noqa: S608 - SQL from our own constants
 
-# The words of one message `m` (configuration `config`): its subject and body, the lexemes of
-# its participants' addresses (made in Python, `party_lexemes`), the words of their names (as
+# The words of one message (configuration `config`): its subject and own words, the lexemes
+# of its participants' addresses (made in Python, `party_lexemes`), the words of their names (as
 # they are, and with "f:" for senders and "t:" for To, Cc and Bcc) and its attachments' names.
 _MESSAGE_VECTOR = f"""
-to_tsvector(config, left(m.subject, {SUBJECT_CHARS}))
-|| to_tsvector(config, left(m.body_text, {BODY_CHARS}))
+to_tsvector(config, wanted.text)
 || array_to_tsvector(string_to_array(wanted.lexemes, E'\\x1f'))
 || to_tsvector('{SIMPLE}', wanted.names)
 || array_to_tsvector(ARRAY(
@@ -509,12 +514,13 @@ WITH listed AS (
     SELECT * FROM unnest(%(threads)s::bigint[], %(append)s::boolean[], %(base)s::int[])
         AS l(thread_id, append, base)
 ), vectors AS MATERIALIZED (
-    SELECT wanted.thread_id, m.id, m.received_at, v.vector
-    FROM unnest(%(message_threads)s::bigint[], %(messages)s::bigint[], %(configs)s::text[],
+    SELECT wanted.thread_id, wanted.id, wanted.received_at, v.vector
+    FROM unnest(%(message_threads)s::bigint[], %(messages)s::bigint[],
+                %(received)s::timestamptz[], %(configs)s::text[], %(texts)s::text[],
                 %(lexemes)s::text[], %(names)s::text[], %(senders)s::text[],
                 %(recipients)s::text[], %(files)s::text[])
-        AS wanted(thread_id, message_id, config, lexemes, names, senders, recipients, files)
-    JOIN inbox_mailmessage m ON m.company_id = %(company)s AND m.id = wanted.message_id
+        AS wanted(thread_id, id, received_at, config, text, lexemes, names, senders,
+                  recipients, files)
     CROSS JOIN LATERAL (
         SELECT {_MESSAGE_VECTOR.replace("(config,", "(wanted.config::regconfig,")} AS vector
         OFFSET 0  -- computed once, not once per reference
@@ -615,7 +621,9 @@ def party_lexemes(role: str, address: str) -> set[str]:
 class _MessageText:
     """What a message's vector is made of besides its subject and body (see _MESSAGE_VECTOR)."""
 
+    received_at: datetime
     config: str
+    text: str  # the subject and the body's own_text
     lexemes: str  # party lexemes joined by \x1f
     names: str
     senders: str
@@ -623,14 +631,46 @@ class _MessageText:
     files: str
 
 
+# Where the quoted message starts under a reply: "On Mon, 1 Dec 2026 Ann <a@b.c> wrote:" and
+# its Dutch, German, French, Polish, Spanish, Turkish ("yazd\u0131", a dotless i) and Estonian
+# forms, and Outlook's separators.
+_REPLY_HEADER = re.compile(
+    r"^(?:(?:On|Op|Am|Le|W dniu|El) .{0,300}(?:wrote|schreef|schrieb|a écrit|napisał|napisała|"
+    r"escribió).{0,300}:|.{0,300}(?:yazd\u0131|kirjutas)\s*:|-{2,}\s*Original Message\s*-{2,}"
+    r"|_{20,})\s*$",
+    re.IGNORECASE,
+)
+
+
+def own_text(body: str, limit: int = BODY_CHARS) -> str:
+    """The message's own words: its lines up to a reply header or a signature ("-- "), without
+    quoted lines ("> ..."), at most `limit` characters."""
+    kept: list[str] = []
+    size = 0
+    for line in body.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(">"):
+            continue
+        if line == "-- " or (stripped.endswith((":", "-", "_")) and _REPLY_HEADER.match(stripped)):
+            break
+        kept.append(line)
+        size += len(line) + 1
+        if size >= limit:
+            break
+    return "\n".join(kept)[:limit]
+
+
 def _message_text(
-    sample: str | None,
+    received_at: datetime,
+    subject: str | None,
+    body: str | None,
     roles: Sequence[str] | None,
     addresses: Sequence[str] | None,
     names: Sequence[str] | None,
     files: Sequence[str] | None,
 ) -> _MessageText:
-    language = languages.detect(sample or "")
+    text = f"{subject or ''}\n{own_text(body or '')}"
+    language = languages.detect(text)
     lexemes: set[str] = set()
     senders, recipients, everyone = [], [], []
     for role, address, name in zip(roles or (), addresses or (), names or (), strict=True):
@@ -641,7 +681,9 @@ def _message_text(
         elif role in _RECIPIENT_ROLES:
             recipients.append(name)
     return _MessageText(
+        received_at=received_at,
         config=CONFIGURATIONS.get(language or "", SIMPLE),
+        text=text,
         lexemes="\x1f".join(sorted(lexemes)),
         names=" ".join(everyone),
         senders=" ".join(senders),
@@ -672,8 +714,14 @@ def threads_reindex(*, company_id: int, thread_ids: Iterable[int]) -> None:
             cursor.execute(_MESSAGES, {"company": company_id, "ids": plan.messages})
             for message_id, *facts in cursor.fetchall():
                 texts[message_id] = _message_text(*facts)
-        empty = _message_text(None, None, None, None, None)
-        chosen = [texts.get(message_id, empty) for message_id in plan.messages]
+        # A message deleted meanwhile is not in `texts`: it is left out (its thread is
+        # refreshed again when its deletion is stored).
+        kept = [
+            (pk, thread)
+            for pk, thread in zip(plan.messages, plan.message_threads, strict=True)
+            if pk in texts
+        ]
+        chosen = [texts[pk] for pk, _ in kept]
         cursor.execute(
             _WRITE,
             {
@@ -682,9 +730,11 @@ def threads_reindex(*, company_id: int, thread_ids: Iterable[int]) -> None:
                 "threads": plan.threads,
                 "append": plan.append,
                 "base": plan.base,
-                "message_threads": plan.message_threads,
-                "messages": plan.messages,
+                "message_threads": [thread for _, thread in kept],
+                "messages": [pk for pk, _ in kept],
+                "received": [text.received_at for text in chosen],
                 "configs": [text.config for text in chosen],
+                "texts": [text.text for text in chosen],
                 "lexemes": [text.lexemes for text in chosen],
                 "names": [text.names for text in chosen],
                 "senders": [text.senders for text in chosen],
@@ -692,6 +742,67 @@ def threads_reindex(*, company_id: int, thread_ids: Iterable[int]) -> None:
                 "files": [text.files for text in chosen],
             },
         )
+
+
+# --- Indexing later: a queue a task drains ------------------------------------------------------
+#
+# Indexing costs about as much as the rest of the ingest (docs/benchmarks.md, "Sales Inbox"). A
+# caller that must not pay it in its own transaction (a first sync) queues the threads instead;
+# `queue_drain` (a task) indexes them soon after. Until then they are listed but not found by
+# words.
+
+_QUEUE = """
+INSERT INTO inbox_mailsearchqueue (company_id, thread_id)
+SELECT %(company)s, listed.id FROM unnest(%(ids)s::bigint[]) AS listed(id)
+ON CONFLICT (company_id, thread_id) DO NOTHING
+"""
+_TAKE = """
+DELETE FROM inbox_mailsearchqueue q
+WHERE q.company_id = %(company)s AND q.thread_id IN (
+    SELECT w.thread_id FROM inbox_mailsearchqueue w
+    WHERE w.company_id = %(company)s
+    ORDER BY w.queued_at, w.thread_id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING q.thread_id
+"""
+DRAIN_CHUNK = 500
+
+
+def threads_queue(*, company_id: int, thread_ids: Iterable[int]) -> None:
+    """Queue these threads for `queue_drain` (one statement; a thread queued twice is indexed
+    once). Precondition as `threads_reindex`."""
+    ids = sorted(set(thread_ids))
+    if ids:
+        with connection.cursor() as cursor:
+            cursor.execute(_QUEUE, {"company": company_id, "ids": ids})
+
+
+def queue_drain(*, company_id: int, limit: int = 20_000) -> int:
+    """Index up to `limit` queued threads of the company, oldest queued first, in chunks;
+    returns how many it took. Two drains at once take different threads (SKIP LOCKED).
+    Precondition: inside a transaction bound to `company_id` (a TenantTask)."""
+    done = 0
+    while done < limit:
+        with connection.cursor() as cursor:
+            cursor.execute(_TAKE, {"company": company_id, "limit": min(DRAIN_CHUNK, limit - done)})
+            ids = [row[0] for row in cursor.fetchall()]
+        if not ids:
+            break
+        threads_reindex(company_id=company_id, thread_ids=ids)
+        done += len(ids)
+    return done
+
+
+def queue_waiting(*, company_id: int) -> bool:
+    """Does the company's search queue hold threads? Precondition as `queue_drain`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM inbox_mailsearchqueue WHERE company_id = %s)",
+            [company_id],
+        )
+        return bool(cursor.fetchone()[0])
 
 
 REINDEX_CHUNK = 1_000

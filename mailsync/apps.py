@@ -12,3 +12,5 @@ class MailsyncConfig(AppConfig):
 
         # Two-way sync: the inbox wrote provider actions; run them when their undo window ends.
         hooks.subscribe(tasks.ACTIONS_QUEUED, tasks.on_actions_queued)
+        # The outbox: the inbox queued messages; deliver them when their undo window ends.
+        hooks.subscribe(tasks.OUTBOX_QUEUED, tasks.on_outbox_queued)

@@ -10,7 +10,13 @@ holds the account's sync lock. One read per stage for the whole batch, then bulk
 by the idempotency keys (message key per company; folder + provider id per location; account +
 message per thread membership), so a crash or a retry never duplicates or loses a message.
 New message rows go in by one INSERT from arrays per table, with ids taken from their sequence
-first (COPY would be faster, but PostgreSQL refuses it on tables with row-level security)."""
+first (COPY would be faster, but PostgreSQL refuses it on tables with row-level security).
+
+The outbox's messages (decision 0012) are stored when the user sends them, in no folder;
+`messages_place` threads them into their account once the server took them, and the sync of
+Sent later finds their copy by the same key: a location for the same message, in the same
+thread (the outbox writes its locations through `ingest_batch` too, with the sync lock or
+without it: every write here is an idempotent upsert)."""
 
 from __future__ import annotations
 
@@ -25,11 +31,16 @@ from django.db.backends.utils import CursorWrapper
 from contacts import selectors as contacts_selectors
 from crm import hooks
 from inbox import linking, rawstore, search
+from inbox import tasks as inbox_tasks
 from inbox.linkrules import link_addresses
 from mailsync.pipeline import threads
 from mailsync.pipeline.parse import parse_message
 from mailsync.pipeline.types import ParsedMessage
 from mailsync.providers.base import FetchedMessage
+
+# A refresh of at most this many threads (new mail arriving) indexes them for search in its own
+# transaction; a larger one (a first-sync batch) queues them for inbox.tasks.search_drain.
+SEARCH_INLINE_THREADS = 20
 
 
 @dataclass
@@ -512,6 +523,44 @@ def _thread(
     return touched
 
 
+def messages_place(
+    *, company_id: int, account_id: int, placed: Sequence[tuple[int, ParsedMessage]]
+) -> set[int]:
+    """File messages the account sent (the outbox's: stored already, in no folder yet) into
+    its conversations, as the sync of its Sent folder would: threaded by their References and
+    In-Reply-To through the account's thread keys, then the threads refreshed and linked.
+    `placed` pairs a stored message's id with the parse of its bytes. A message already in a
+    thread of the account stays where it is (its Sent copy may have been synced first), so a
+    retry changes nothing. Returns the threads holding the messages.
+
+    Precondition: inside a transaction bound to `company_id`."""
+    if not placed:
+        return set()
+    now = datetime.now(UTC)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tm.message_id, tm.thread_id FROM inbox_mailthreadmessage tm "
+            "WHERE tm.company_id = %s AND tm.account_id = %s AND tm.message_id = ANY(%s)",
+            [company_id, account_id, [message_id for message_id, _ in placed]],
+        )
+        threaded: dict[int, int] = dict(cursor.fetchall())
+        touched = set(threaded.values())
+        to_thread: list[tuple[int, ParsedMessage, FetchedMessage]] = []
+        for message_id, parsed in placed:
+            if message_id in threaded:
+                continue
+            threaded[message_id] = 0  # once per message
+            unlocated = FetchedMessage(
+                provider_id="", uid=0, raw=b"", flags=frozenset(), received_at=parsed.date
+            )
+            to_thread.append((message_id, parsed, unlocated))
+        if to_thread:
+            touched |= _thread(cursor, company_id, account_id, to_thread, now)
+    threads_refresh(company_id=company_id, thread_ids=touched)
+    linking.threads_relink(company_id=company_id, thread_ids=touched)
+    return touched
+
+
 def threads_refresh(*, company_id: int, thread_ids: Iterable[int]) -> None:
     """Recompute the listed threads' summary columns from their messages and locations, and
     delete threads left without messages. Set-based: merges, deletions and flag changes all
@@ -626,7 +675,13 @@ def threads_refresh(*, company_id: int, thread_ids: Iterable[int]) -> None:
                 "DELETE FROM inbox_mailthread WHERE company_id = %s AND id = ANY(%s)",
                 [company_id, empty],
             )
-    search.threads_reindex(company_id=company_id, thread_ids=ids)
+    # Incremental mail is searchable at commit; a first sync's batches are indexed after it
+    # (inbox.tasks), which keeps the sync's pace.
+    if len(ids) <= SEARCH_INLINE_THREADS:
+        search.threads_reindex(company_id=company_id, thread_ids=ids)
+    else:
+        search.threads_queue(company_id=company_id, thread_ids=ids)
+        transaction.on_commit(lambda: inbox_tasks.search_drain_enqueue(company_id=company_id))
 
 
 def flags_update(
@@ -776,10 +831,18 @@ def messages_release(
         raw_paths = [path for _, path in orphans if path]
         orphan_ids = [message_id for message_id, _ in orphans]
         if orphan_ids:
+            # A message we sent goes with its outbox row; a reply's link to it is dropped.
+            cursor.execute(
+                "UPDATE inbox_mailoutbound SET reply_to_message_id = NULL "
+                "WHERE company_id = %s AND reply_to_message_id = ANY(%s)",
+                [company_id, orphan_ids],
+            )
             for table in (
                 "inbox_mailparticipant",
                 "inbox_mailattachment",
                 "inbox_mailthreadmessage",
+                "inbox_mailoutbound",
+                "inbox_remoteimagesallowed",
             ):
                 cursor.execute(
                     f"DELETE FROM {table} "  # noqa: S608 - our own table names

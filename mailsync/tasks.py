@@ -5,7 +5,12 @@ account's backfill never delays everyone else's new mail (`mail_sync`).
 Two-way sync (A5): `company_actions_run` carries out a company's due provider actions
 (mailsync.actions); beat's sweeper `actions_due` queues it for every company with due actions,
 and the inbox's `mail_actions_queued` hook (`on_actions_queued`) for the end of an action's
-undo window."""
+undo window.
+
+The outbox (B4, mailsync.outbox): `account_outbox_run` delivers one account's due messages;
+the inbox's `mail_outbox_queued` hook (`on_outbox_queued`) queues it for the end of a
+message's undo window, and beat's sweeper `outbox_due` queues `company_outbox_run` for every
+company with outbox work (through the door `mailsync_due_outbox_companies`)."""
 
 from __future__ import annotations
 
@@ -18,7 +23,8 @@ from django.db import connection, transaction
 
 from crm import hooks, tenancy
 from crm.celery_app import app
-from mailsync import actions, ingest, sync
+from inbox import sending
+from mailsync import actions, ingest, outbox, sync
 from mailsync.models import Health, Stage, SyncState
 
 logger = logging.getLogger(__name__)
@@ -195,3 +201,101 @@ def actions_due() -> int:
         actions_run_enqueue(company_id=company_id)
         for company_id in actions.due_companies(datetime.now(UTC))
     )
+
+
+# --- The outbox (B4) -------------------------------------------------------------------------
+
+# The crm.hooks topic the inbox publishes when it queued messages (`inbox.sending`).
+OUTBOX_QUEUED = sending.OUTBOX_QUEUED
+# Runs go on the sync queue, which every worker serves (a queue of their own later: DESIGN.md,
+# "sync queues are partitioned").
+SEND_QUEUE = SYNC_QUEUE
+# A message due later than this is left to the sweep: a broker holding a far countdown (a week
+# for "send later") in a worker's memory is fragile, the outbox row is not.
+_OUTBOX_COUNTDOWN_LIMIT = timedelta(minutes=5)
+_OUTBOX_QUEUED_TTL_SECONDS = 120
+
+
+def _outbox_key(company_id: int, slot: str) -> str:
+    return f"mailsync:outbox:{company_id}:{slot}"
+
+
+def outbox_run_enqueue(*, company_id: int, account_id: int, at: datetime | None = None) -> bool:
+    """Queue a run of the account's outbox at `at` (now when None): once per account and second
+    of due time, so a burst of sends is one run. Returns whether it queued."""
+    now = datetime.now(UTC)
+    at = at or now
+    if at - now > _OUTBOX_COUNTDOWN_LIMIT:
+        return False
+    delay = max((at - now).total_seconds(), 0.0)
+    slot = f"{account_id}:{int(at.timestamp())}"
+    if not cache.add(_outbox_key(company_id, slot), 1, int(delay) + 60):
+        return False
+    account_outbox_run.apply_async(
+        kwargs={"company_id": company_id, "account_id": account_id},
+        queue=SEND_QUEUE,
+        countdown=delay,
+    )
+    return True
+
+
+class OutboxQueued(Protocol):
+    """What the hook's event carries (`inbox.sending.OutboxQueued`)."""
+
+    company_id: int
+    account_id: int
+    not_before: datetime
+
+
+def on_outbox_queued(event: OutboxQueued) -> None:
+    """The hook's handler, inside the inbox's transaction: queue the run once it commits (a
+    rolled-back send asks for nothing)."""
+    company_id, account_id, at = event.company_id, event.account_id, event.not_before
+    transaction.on_commit(
+        lambda: outbox_run_enqueue(company_id=company_id, account_id=account_id, at=at)
+    )
+
+
+@app.task(acks_late=True, name="mailsync.tasks.account_outbox_run")
+def account_outbox_run(*, company_id: int, account_id: int) -> dict[str, int]:
+    """Deliver the account's due messages. Manages its own transactions (one per step), so it
+    is not a TenantTask. A run that gave its worker back with messages left queues the next."""
+    with tenancy.request_scope():
+        result = outbox.account_outbox_run(company_id=company_id, account_id=account_id)
+    if result.more:
+        at = datetime.now(UTC) + timedelta(seconds=result.wait)
+        outbox_run_enqueue(company_id=company_id, account_id=account_id, at=at)
+    return _outbox_summary(result)
+
+
+@app.task(acks_late=True, name="mailsync.tasks.company_outbox_run")
+def company_outbox_run(*, company_id: int) -> dict[str, int]:
+    """Run the outbox of each of the company's accounts with work (the sweep)."""
+    cache.delete(_outbox_key(company_id, "sweep"))
+    with tenancy.request_scope():
+        result = outbox.company_outbox_run(company_id=company_id)
+    return _outbox_summary(result)
+
+
+def _outbox_summary(result: outbox.OutboxOutcome) -> dict[str, int]:
+    return {
+        "sent": result.sent,
+        "failed": result.failed,
+        "retrying": result.retrying,
+        "uncertain": result.uncertain,
+        "settled": result.settled,
+        "busy": result.busy,
+    }
+
+
+@app.task(name="mailsync.tasks.outbox_due")
+def outbox_due() -> int:
+    """Beat (every 15 s): queue a run for every company with outbox work, found through the
+    door `mailsync_due_outbox_companies`: messages whose hook was lost (a Redis restart),
+    retries, sends scheduled for later, messages left in flight by a dead worker."""
+    queued = 0
+    for company_id in outbox.due_companies(datetime.now(UTC)):
+        if cache.add(_outbox_key(company_id, "sweep"), 1, _OUTBOX_QUEUED_TTL_SECONDS):
+            company_outbox_run.apply_async(kwargs={"company_id": company_id}, queue=SEND_QUEUE)
+            queued += 1
+    return queued

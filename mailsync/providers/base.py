@@ -60,6 +60,27 @@ How each provider maps onto it:
   `MoveItem` to a DistinguishedFolderId (`inbox`, `archive`, `deleteditems`), whose answer
   carries the moved items' new ItemIds; `set_flags` is `UpdateItem` setting `IsRead`.
 - **IMAP** two-way: see `imap.py` (UID MOVE, or COPY + STORE \\Deleted + EXPUNGE; COPYUID).
+
+The outbox (`mailsync.outbox`, decision 0012) files sent mail and looks for it with two more:
+
+- `append(folder, raw, flags)` → the stored copy's provider id when the provider says (IMAP
+  APPENDUID), else None: our copy of a sent message in Sent, with \\Seen.
+- `find_message_id(folder, message_id)` → provider ids of the folder's messages with that
+  Message-ID (IMAP `UID SEARCH HEADER Message-ID`; Gmail `messages.list q=rfc822msgid:`,
+  Graph `$filter=internetMessageId eq`): did a message that may have gone out reach Sent?
+
+Sending itself is a `Sender` (one connection to the account's outgoing server, `smtp.py` for
+IMAP accounts; later the Gmail, Graph and EWS send calls), in two steps around the point of
+no return, where the outbox commits "in flight":
+
+- `begin(envelope, size)`: everything that cannot deliver anything yet (SMTP: connect, sign
+  in, MAIL FROM, RCPT TO; an API: nothing); `abort()` drops a begun message (SMTP RSET).
+- `hand_over(raw)` → the server's answer: the message is given (SMTP DATA; an API's send).
+
+A `SendError` says which recipients the server refused, and whether the message may have been
+delivered anyway (`maybe_sent`: the connection broke after the server was given the whole
+message, before it answered). A plain `ProviderError` from `begin` concerns the connection
+(every message of the account alike), not the message.
 """
 
 from __future__ import annotations
@@ -211,6 +232,60 @@ class Provider(Protocol):
         add: frozenset[str] = frozenset(),
         remove: frozenset[str] = frozenset(),
     ) -> None: ...
+
+    def append(self, folder: str, raw: bytes, flags: frozenset[str]) -> str | None: ...
+
+    def find_message_id(self, folder: str, message_id: str) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """Who a message goes from and to, as the transport carries it (SMTP MAIL FROM / RCPT
+    TO): the account's address, and every recipient (to, cc and bcc) once, IDNA domains."""
+
+    sender: str
+    recipients: tuple[str, ...]
+
+
+class SendError(ProviderError):
+    """A send that did not go through. `maybe_sent`: the server may have the message all the
+    same (the connection broke after its end was handed over, before the answer): never
+    retried without the user. `refused`: recipient → the server's answer, for those it
+    refused."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        maybe_sent: bool = False,
+        refused: dict[str, str] | None = None,
+        reply: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(kind, message, retry_after=retry_after)
+        self.maybe_sent = maybe_sent
+        self.refused = refused or {}
+        self.reply = reply
+
+
+class Sender(Protocol):
+    """One open connection to one account's outgoing server (see the module docstring)."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def begin(self, envelope: Envelope, size: int) -> None: ...
+
+    def hand_over(self, raw: bytes) -> str: ...
+
+    def abort(self) -> None: ...
 
 
 @dataclass(frozen=True)

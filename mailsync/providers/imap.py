@@ -38,6 +38,13 @@ opened with SELECT:
   for archive and trash, when there is none, `CREATE "Archive" (USE (\\Archive))` (the USE
   part only with CREATE-SPECIAL-USE), under the personal namespace's prefix (`NAMESPACE` →
   `(("INBOX." "."))` gives "INBOX.Archive"), then SUBSCRIBE so mail clients show it.
+
+The outbox (decision 0012) files sent mail and looks for it:
+
+- `append`: `APPEND "Sent" (\\Seen) {n}` → `OK [APPENDUID 1700000000 12] Append completed.`
+  (the new message's provider id; only trusted from a server that advertises UIDPLUS).
+- `find_message_id`: `UID SEARCH HEADER Message-ID "<id>"` in a folder opened with EXAMINE
+  → `* SEARCH 12`.
 """
 
 from __future__ import annotations
@@ -110,6 +117,7 @@ _FETCH_FLAGS = re.compile(rb"FLAGS \(([^)]*)\)")
 _FETCH_INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
 _FETCH_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _COPYUID = re.compile(rb"^\s*(\d+)\s+([\d:,]+)\s+([\d:,]+)")
+_APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
 _NAMESPACE_PERSONAL = re.compile(rb'^\(\("((?:[^"\\]|\\.)*)"')
 
 # The folders two-way sync creates when a mailbox has none: name and special-use flag.
@@ -758,6 +766,33 @@ class ImapProvider:
                 self._store(chunk, "+FLAGS.SILENT", add)
             if remove:
                 self._store(chunk, "-FLAGS.SILENT", remove)
+
+    # --- The outbox: filing sent mail, and looking for it (decision 0012) ----------------------
+
+    def append(self, folder: str, raw: bytes, flags: frozenset[str]) -> str | None:
+        """Store a message in the folder with these flags (`APPEND "Sent" (\\Seen) {n}`);
+        its provider id there when the server says (UIDPLUS: `OK [APPENDUID 1700000000 12]
+        Append completed.`), else None (the next sync of the folder finds it)."""
+        flag_list = "(" + " ".join(sorted(flags)) + ")" if flags else None
+        data = self._command(lambda c: c.append(_quote(folder), flag_list, None, raw))
+        if "UIDPLUS" not in self.capabilities:
+            return None
+        for item in data:
+            match = _APPENDUID.search(item) if isinstance(item, bytes) else None
+            if match:
+                return provider_id(match.group(1).decode("ascii"), int(match.group(2)))
+        return None
+
+    def find_message_id(self, folder: str, message_id: str) -> list[str]:
+        """Provider ids of the folder's messages whose Message-ID header holds `message_id`
+        (`UID SEARCH HEADER Message-ID "<id>"`; read-only)."""
+        token = message_id.strip().strip("<>")
+        if not token or not token.isascii() or any(c in token for c in '"\\\r\n'):
+            return []
+        self._select(folder)
+        validity = self._validity
+        uids = self._search(f'HEADER Message-ID "<{token}>"')
+        return [provider_id(validity, uid) for uid in sorted(set(uids))]
 
 
 def carried_flags(flags: Iterable[str]) -> list[str]:

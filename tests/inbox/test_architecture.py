@@ -40,6 +40,7 @@ APPS = ("crm", "contacts", "inbox", "mailsync")
 READER_PATTERNS = (
     "*/api.py",
     "*/api/*.py",
+    "*/api_*.py",
     "*/web/*.py",  # fnmatch's `*` crosses `/`: web/**/*.py too
     "*/views.py",
     "*/views/*.py",
@@ -61,6 +62,7 @@ MAIL_MODELS = frozenset(
         "MailThreadLabel",
         "MailCounter",
         "MailAction",
+        "MailOutbound",
     }
 )
 MANAGERS = frozenset({"objects", "_default_manager", "_base_manager"})

@@ -688,3 +688,96 @@ def test_dates_and_labels_narrow_a_search_and_page_alike(cast: Cast, mailbox: Ma
     assert page.next_cursor is not None
     rest = _page(cast, cast.bob, "offer before:2026-10-04", after=page.next_cursor).thread_ids
     assert rest == newest_first[3:]
+
+
+def test_own_text_leaves_out_quotes_reply_headers_and_signatures() -> None:
+    body = (
+        "Thanks, the price works for us.\n"
+        "> Our price is 100 per unit.\n"
+        "We will order next week.\n"
+        "-- \n"
+        "Ann, Buyer\n"
+    )
+    assert search.own_text(body) == "Thanks, the price works for us.\nWe will order next week."
+    for header in (
+        "On Mon, 1 Dec 2026 at 10:00, Bob <bob@acme.test> wrote:",
+        "Op ma 1 dec. 2026 om 10:00 schreef Jan <jan@x.nl>:",
+        "W dniu 1.12.2026 o 10:00 Jan Nowak <j@x.pl> napisał:",
+        "1 Ara 2026 Pzt 10:00 tarihinde Ayşe <a@x.tr> şunu yazdı:",
+        "E, 1. dets 2026 kell 10:00 Mari <m@x.ee> kirjutas:",
+        "-----Original Message-----",
+    ):
+        assert search.own_text(f"Yes.\n{header}\nThe old text") == "Yes.", header
+    assert len(search.own_text("word " * 10_000)) == search.BODY_CHARS
+
+
+def test_quoted_text_is_found_through_the_message_it_quotes(cast: Cast, mailbox: Mailbox) -> None:
+    bobs = mailbox.account(cast.bob)
+    mailbox.deliver(
+        bobs,
+        "INBOX",
+        _mail("Reply only", body="Sounds good.\n\nOn Monday Ann wrote:\n> the pineapple offer"),
+    )
+    assert _found(cast, cast.bob, "sounds") == [_thread(bobs, "Reply only")]
+    assert _found(cast, cast.bob, "pineapple") == []
+
+
+def test_queued_threads_are_listed_at_once_and_found_once_drained(
+    cast: Cast, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bobs = mailbox.account(cast.bob)
+    # The ingest queues instead of indexing (what a first sync may choose).
+    with monkeypatch.context() as patched:
+        patched.setattr(search, "threads_reindex", search.threads_queue)
+        mailbox.deliver(bobs, "INBOX", _mail("Walrus", body="About the walrus tusks."))
+        mailbox.deliver(bobs, "INBOX", _mail("Narwhal", body="About the narwhal tusks."))
+    walrus, narwhal = _thread(bobs, "Walrus"), _thread(bobs, "Narwhal")
+    assert _found(cast, cast.bob) == [narwhal, walrus]
+    assert _found(cast, cast.bob, "tusks") == []
+    with tenancy.bound(cast.company_a.pk):
+        assert search.queue_drain(company_id=cast.company_a.pk, limit=1) == 1
+        assert search.queue_drain(company_id=cast.company_a.pk) == 1
+        assert search.queue_drain(company_id=cast.company_a.pk) == 0
+    assert _found(cast, cast.bob, "tusks") == [narwhal, walrus]
+
+
+def test_a_first_sync_batch_is_queued_then_indexed_by_the_drain_task(
+    cast: Cast, mailbox: Mailbox, django_capture_on_commit_callbacks: Any
+) -> None:
+    from inbox import tasks as inbox_tasks
+    from mailsync.providers.base import FetchedMessage
+
+    account = mailbox.account(cast.bob)
+    count = ingest.SEARCH_INLINE_THREADS + 5
+    fetched = [
+        FetchedMessage(
+            provider_id=f"1:{n}",
+            uid=n,
+            raw=_mail(f"Batch {n}", n=n, body="The okapi shipment."),
+            flags=frozenset(),
+            received_at=datetime.now(UTC),
+        )
+        for n in range(1, count + 1)
+    ]
+    with tenancy.bound(cast.company_a.pk):
+        inbox_folder = MailFolder.objects.for_company(cast.company_a).get(
+            account=account, name="INBOX"
+        )
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            ingest.ingest_batch(
+                company_id=cast.company_a.pk,
+                account_id=account.pk,
+                folder_id=inbox_folder.pk,
+                fetched=fetched,
+                parsed=ingest.parse_batch(fetched),
+                announce=False,
+            )
+        assert callbacks, "the drain is queued after commit"
+        assert search.queue_waiting(company_id=cast.company_a.pk)
+    assert len(_found(cast, cast.bob)) == count  # listed at once
+    assert _found(cast, cast.bob, "okapi") == []  # not searchable until drained
+
+    assert inbox_tasks.search_drain.apply(kwargs={"company_id": cast.company_a.pk}).get() == count
+    assert len(_found(cast, cast.bob, "okapi")) == count
+    with tenancy.bound(cast.company_a.pk):
+        assert not search.queue_waiting(company_id=cast.company_a.pk)
