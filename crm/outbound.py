@@ -168,8 +168,9 @@ def _resolve(host: str, port: int) -> tuple[IPAddress, ...]:
 # --- The request -------------------------------------------------------------------------------
 
 
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """TLS to a checked address, with SNI and the certificate check on the URL's host name."""
+class PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """TLS to a checked address, with SNI and the certificate check on the URL's host name
+    (also used by the image proxy, inbox.imageproxy, which checks its targets the same way)."""
 
     def __init__(self, address: str, port: int, *, server_hostname: str, timeout: float) -> None:
         self._tls_context = ssl.create_default_context()
@@ -230,7 +231,7 @@ def _exchange(
 ) -> Response:
     connection: http.client.HTTPConnection
     if target.scheme == "https":
-        connection = _PinnedHTTPSConnection(
+        connection = PinnedHTTPSConnection(
             str(address), target.port, server_hostname=target.host, timeout=timeout
         )
     else:

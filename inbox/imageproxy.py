@@ -186,24 +186,10 @@ def _connection(
     target: outbound.Target, address: str, timeout: float
 ) -> http.client.HTTPConnection:
     if target.scheme == "https":
-        return _PinnedHTTPSConnection(
+        return outbound.PinnedHTTPSConnection(
             address, target.port, server_hostname=target.host, timeout=timeout
         )
     return http.client.HTTPConnection(address, target.port, timeout=timeout)
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """TLS to a checked address, with SNI and the certificate check on the URL's host name
-    (as crm.outbound connects; its class is private to it)."""
-
-    def __init__(self, address: str, port: int, *, server_hostname: str, timeout: float) -> None:
-        self._tls_context = ssl.create_default_context()
-        super().__init__(address, port, timeout=timeout, context=self._tls_context)
-        self._server_hostname = server_hostname
-
-    def connect(self) -> None:
-        http.client.HTTPConnection.connect(self)
-        self.sock = self._tls_context.wrap_socket(self.sock, server_hostname=self._server_hostname)
 
 
 def _exchange(

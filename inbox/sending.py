@@ -39,11 +39,11 @@ from django.utils.translation import gettext as _
 from contacts import selectors as contacts_selectors
 from contacts.addresses import InvalidEmailAddress, normalize_email
 from contacts.models import Person
-from crm import access, hooks
+from crm import hooks
 from crm.models import Membership
 from crm.sales.models import Deal, Lead, Project
 from crm.services import ServiceError
-from inbox import bodies, mime, rawstore, selectors, visibility
+from inbox import bodies, mime, rawstore, selectors, services, visibility
 from inbox.linkrules import link_addresses
 from inbox.models import (
     AccountKind,
@@ -196,20 +196,6 @@ def _recipients(draft: Draft) -> dict[str, list[mime.Party]]:
     return chosen
 
 
-def _visible_item(
-    membership: Membership, model: type[Any], item_id: object, field_name: str, noun: str
-) -> None:
-    live: QuerySet[Any] = model.objects.for_company(membership.company_id).filter(
-        deleted_at__isnull=True
-    )
-    try:
-        access.access_item(live, membership=membership, item_id=item_id)
-    except (access.ItemNotFound, access.ItemForbidden):
-        raise ServiceError(
-            _("No %(noun)s with this id that you can see.") % {"noun": noun}, field=field_name
-        ) from None
-
-
 def _links_check(membership: Membership, draft: Draft) -> None:
     chosen = [
         name
@@ -225,13 +211,15 @@ def _links_check(membership: Membership, draft: Draft) -> None:
             _("Link a conversation to one deal, lead or project at a time."), field=chosen[1]
         )
     if draft.deal_id is not None:
-        _visible_item(membership, Deal, draft.deal_id, "deal_id", _("deal"))
+        services.require_visible_item(membership, Deal, draft.deal_id, "deal_id", _("deal"))
     if draft.lead_id is not None:
-        _visible_item(membership, Lead, draft.lead_id, "lead_id", _("lead"))
+        services.require_visible_item(membership, Lead, draft.lead_id, "lead_id", _("lead"))
     if draft.project_id is not None:
-        _visible_item(membership, Project, draft.project_id, "project_id", _("project"))
+        services.require_visible_item(
+            membership, Project, draft.project_id, "project_id", _("project")
+        )
     if draft.person_id is not None:
-        _visible_item(membership, Person, draft.person_id, "person_id", _("person"))
+        services.require_visible_item(membership, Person, draft.person_id, "person_id", _("person"))
 
 
 def _readable_message(membership: Membership, message_id: int, field_name: str) -> MailMessage:

@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from contacts.addresses import InvalidEmailAddress, normalize_email
+from contacts.models import Person
 from crm import access, hooks
 from crm import services as crm_services
 from crm.models import Label, LabelKind, Membership
@@ -70,13 +71,15 @@ class ThreadChanges:
     archived: bool | _Unset = UNSET
 
 
-def _item(
+def require_visible_item(
     membership: Membership,
-    model: type[Deal] | type[Lead] | type[Project],
+    model: type[Deal] | type[Lead] | type[Project] | type[Person],
     item_id: object,
     field: str,
     noun: str,
 ) -> None:
+    """A ServiceError naming `field` unless the member may see that live item (links made by
+    hand here, and the items a message is sent for in `inbox.sending`)."""
     live: QuerySet[Any] = model.objects.for_company(membership.company_id).filter(
         deleted_at__isnull=True
     )
@@ -113,11 +116,13 @@ def thread_update(
                 _("Link a conversation to one deal, lead or project at a time."), field=chosen[1]
             )
         if changes.deal_id is not None and not isinstance(changes.deal_id, _Unset):
-            _item(membership, Deal, changes.deal_id, "deal_id", _("deal"))
+            require_visible_item(membership, Deal, changes.deal_id, "deal_id", _("deal"))
         if changes.lead_id is not None and not isinstance(changes.lead_id, _Unset):
-            _item(membership, Lead, changes.lead_id, "lead_id", _("lead"))
+            require_visible_item(membership, Lead, changes.lead_id, "lead_id", _("lead"))
         if changes.project_id is not None and not isinstance(changes.project_id, _Unset):
-            _item(membership, Project, changes.project_id, "project_id", _("project"))
+            require_visible_item(
+                membership, Project, changes.project_id, "project_id", _("project")
+            )
         # Linking to one item replaces the others; unlinking clears what was named. Either
         # way the choice is the user's now: the automatic rules leave it alone.
         for name in ("deal_id", "lead_id", "project_id"):
