@@ -15,6 +15,8 @@ Topics:
 - `mail_received` (`MailReceived`): sync stored mail that is new to the company, after commit.
 - `mail_actions_queued` (`MailActionsQueued`): the inbox wrote provider actions (A5) for a
   two-way account, inside its transaction; mailsync runs them once `run_after` has passed.
+- `mail_outbox_queued` (`MailOutboxQueued`): the inbox queued a message to send, inside its
+  transaction; mailsync delivers it once `not_before` has passed.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ ORGANIZATIONS_MERGED = "organizations_merged"
 DEAL_STATUS_CHANGED = "deal_status_changed"
 MAIL_RECEIVED = "mail_received"
 MAIL_ACTIONS_QUEUED = "mail_actions_queued"
+MAIL_OUTBOX_QUEUED = "mail_outbox_queued"
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,16 @@ class MailActionsQueued:
 
     company_id: int
     run_after: datetime  # when the first of them is due (after the undo window)
+
+
+@dataclass(frozen=True)
+class MailOutboxQueued:
+    """The inbox queued a message to send (the outbox, inbox.sending). Published inside the
+    inbox's transaction; mailsync queues its delivery after commit."""
+
+    company_id: int
+    account_id: int
+    not_before: datetime  # when the first of them may leave
 
 
 Handler = Callable[[Any], None]

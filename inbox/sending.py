@@ -5,8 +5,8 @@ is built (`inbox.mime`: final Message-ID with our token, the plain-text alternat
 headers), its bytes stored, and written as a `MailMessage` (parties, files) with a
 `MailOutbound` row that `mailsync.outbox` delivers once `not_before` has passed (the undo
 window, or the time chosen to send it). Nothing leaves from here: `inbox` asks for the
-delivery by the row and the `OUTBOX_QUEUED` hook (mailsync queues a run after commit; beat's
-sweeper finds anything a lost hook missed).
+delivery by the row and the `crm.hooks.MAIL_OUTBOX_QUEUED` hook (mailsync queues a run after
+commit; beat's sweeper finds anything a lost hook missed).
 
 Every check goes through `inbox.visibility` and `crm.access`: the sending account must be one
 whose mailbox the user reads, the message replied to (or forwarded) one they may read, the
@@ -68,18 +68,9 @@ SEND_AT_LIMIT: Final = timedelta(days=366)
 # A chosen time this far in the past still means "now" (clocks and slow forms).
 SEND_AT_SLACK: Final = timedelta(minutes=1)
 
+
 # The crm.hooks topic published when messages were queued (mailsync subscribes: a run of the
 # account's outbox once they are due, after commit).
-OUTBOX_QUEUED: Final = "mail_outbox_queued"
-
-
-@dataclass(frozen=True)
-class OutboxQueued:
-    company_id: int
-    account_id: int
-    not_before: datetime  # when the first of them may leave
-
-
 @dataclass(frozen=True)
 class Draft:
     """What the user asks to send. Addresses are "name@example.com" or "Name
@@ -435,8 +426,8 @@ def _links(draft: Draft) -> dict[str, Any]:
 
 def _queued(outbound: MailOutbound) -> None:
     hooks.publish(
-        OUTBOX_QUEUED,
-        OutboxQueued(
+        hooks.MAIL_OUTBOX_QUEUED,
+        hooks.MailOutboxQueued(
             company_id=outbound.company_id,
             account_id=outbound.account_id,
             not_before=outbound.not_before or timezone.now(),

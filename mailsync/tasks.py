@@ -23,7 +23,6 @@ from django.db import connection, transaction
 
 from crm import hooks, tenancy
 from crm.celery_app import app
-from inbox import sending
 from mailsync import actions, ingest, outbox, sync
 from mailsync.models import Health, Stage, SyncState
 
@@ -206,7 +205,7 @@ def actions_due() -> int:
 # --- The outbox (B4) -------------------------------------------------------------------------
 
 # The crm.hooks topic the inbox publishes when it queued messages (`inbox.sending`).
-OUTBOX_QUEUED = sending.OUTBOX_QUEUED
+OUTBOX_QUEUED = hooks.MAIL_OUTBOX_QUEUED
 # Runs go on the sync queue, which every worker serves (a queue of their own later: DESIGN.md,
 # "sync queues are partitioned").
 SEND_QUEUE = SYNC_QUEUE
@@ -240,7 +239,7 @@ def outbox_run_enqueue(*, company_id: int, account_id: int, at: datetime | None 
 
 
 class OutboxQueued(Protocol):
-    """What the hook's event carries (`inbox.sending.OutboxQueued`)."""
+    """What the hook's event carries (`crm.hooks.MailOutboxQueued`)."""
 
     company_id: int
     account_id: int
