@@ -11,7 +11,8 @@ conversations get: `default_sharing` (D3: `shared` or `private` for a personal a
 or `team` for a team account) and `link_mode` (C2: `automatic` links persons and their open deal
 or lead, `manual` persons only). Changing either leaves existing conversations as they are.
 `two_way_sync` (A5): archiving, deleting and read / unread in the CRM are carried out in the
-mailbox too. The password is write-only: no answer ever contains it.
+mailbox too. `sent_copy` (`auto`, `append`, `server`): who files sent mail in Sent. The password
+is write-only: no answer ever contains it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,15 @@ from crm.api.schema import envelope, error_responses
 from crm.api.views import ApiView
 from crm.models import Membership
 from inbox import visibility
-from inbox.models import AccountKind, LinkMode, MailAccount, MailAccountMember, MailFolder, Sharing
+from inbox.models import (
+    AccountKind,
+    LinkMode,
+    MailAccount,
+    MailAccountMember,
+    MailFolder,
+    SentCopyMode,
+    Sharing,
+)
 from mailsync import services
 from mailsync.models import SyncState
 from mailsync.sync import folder_syncs
@@ -94,6 +103,7 @@ def account_data(
         "default_sharing": account.default_sharing,
         "link_mode": account.link_mode,
         "two_way_sync": account.two_way_sync,
+        "sent_copy": account.sent_copy,
         "folders": [
             {
                 "name": f.name,
@@ -172,6 +182,11 @@ _LINK_MODE_HELP = (
     "automatic: new conversations link to their persons and the persons' open deal or lead; "
     "manual: to their persons only."
 )
+SENT_COPY_HELP = (
+    "Who puts a sent message into the mailbox's Sent folder: `append` (we save a copy), "
+    "`server` (the provider files what its SMTP server accepts, as Gmail and Microsoft 365 do) "
+    "or `auto` (decided by the SMTP host)."
+)
 TWO_WAY_HELP = (
     "When on, archiving, deleting and marking read or unread in the CRM is done in the mailbox "
     "too (after the few seconds in which it can be undone), and the mailbox's Archive and Trash "
@@ -229,6 +244,9 @@ class AccountUpdateSerializer(serializers.Serializer[Any]):
         choices=LinkMode.choices, required=False, help_text=_LINK_MODE_HELP
     )
     two_way_sync = serializers.BooleanField(required=False, help_text=TWO_WAY_HELP)
+    sent_copy = serializers.ChoiceField(
+        choices=SentCopyMode.choices, required=False, help_text=SENT_COPY_HELP
+    )
 
 
 class _AnyObject(serializers.Serializer[Any]):
@@ -374,6 +392,7 @@ class MailAccountDetailView(ApiView):
                 default_sharing=fields.get("default_sharing"),
                 link_mode=fields.get("link_mode"),
                 two_way_sync=fields.get("two_way_sync"),
+                sent_copy=fields.get("sent_copy"),
             )
         except services.AccountError as error:
             _raise_account_error(error)

@@ -22,6 +22,7 @@ from inbox.models import (
     MailAccount,
     MailAccountMember,
     MailFolder,
+    SentCopyMode,
     Sharing,
 )
 from mailsync.models import FolderCursor, Health, SyncState
@@ -240,12 +241,16 @@ def account_update(
     default_sharing: str | None = None,
     link_mode: str | None = None,
     two_way_sync: bool | None = None,
+    sent_copy: str | None = None,
 ) -> MailAccount:
     """Change what syncs (A4), who shares a team account, and what new conversations get: their
     sharing (D3) and whether they link to deals and leads (C2). A wider window or more folders
     import on the next pass; folders left out are dropped by it. A new default sharing or link
     mode applies to conversations made from now on: the old ones keep theirs unless the user
     asks (`inbox.services.account_sharing_apply`).
+
+    `sent_copy`: who files a sent message in Sent (the outbox APPENDs it, or the server does:
+    Gmail, Microsoft 365; "auto" decides by the SMTP host).
 
     Two-way sync (A5) on: archiving, deleting and read / unread in the CRM are carried out in
     the mailbox too (`mailsync.actions`), and its archive and bin sync. Off: changes still
@@ -265,6 +270,11 @@ def account_update(
     if display_name is not None:
         account.display_name = display_name
         changed.append("display_name")
+    if sent_copy is not None:
+        if sent_copy not in SentCopyMode.values:
+            raise AccountError({"sent_copy": "Choose auto, append or server."})
+        account.sent_copy = sent_copy
+        changed.append("sent_copy")
     if two_way_sync is not None and two_way_sync != account.two_way_sync:
         account.two_way_sync = two_way_sync
         changed.append("two_way_sync")

@@ -11,7 +11,15 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from crm.web.forms import PlainLabels
-from inbox.models import SHARING_BY_KIND, AccountKind, FolderRole, LinkMode, Security, Sharing
+from inbox.models import (
+    SHARING_BY_KIND,
+    AccountKind,
+    FolderRole,
+    LinkMode,
+    Security,
+    SentCopyMode,
+    Sharing,
+)
 from mailsync.presets import PRESETS, Preset
 from mailsync.services import AccountError, ImapAccountInput
 
@@ -209,6 +217,16 @@ class AccountSyncForm(PlainLabels, forms.Form):
         label=_("Two-way sync"),
         required=False,
         help_text=TWO_WAY_HELP,
+    )
+    sent_copy = forms.ChoiceField(
+        label=_("Copies of sent mail"),
+        choices=SentCopyMode.choices,
+        required=False,  # absent: unchanged
+        help_text=_(
+            "Gmail and Microsoft 365 file what you send in Sent themselves; other servers need "
+            "the CRM to save a copy there. Leave it to decide by provider unless sent mail shows "
+            "twice or not at all."
+        ),
     )
 
     def __init__(

@@ -323,6 +323,7 @@ def _sync_form(
             "sync_since_days": account.sync_since_days,
             "members": [uid for uid in data["member_ids"] if uid != account.owner_id],
             "two_way_sync": account.two_way_sync,
+            "sent_copy": account.sent_copy,
         },
     )
 
@@ -392,6 +393,7 @@ def account_detail(request: MemberRequest, account_id: int) -> HttpResponse:
                 sync_since_days=form.cleaned_data["sync_since_days"],
                 member_ids=form.cleaned_data["members"] if "members" in form.fields else None,
                 two_way_sync=form.cleaned_data["two_way_sync"],
+                sent_copy=form.cleaned_data["sent_copy"] or None,
             )
         except services.AccountError as error:
             add_account_error(form, error)

@@ -124,3 +124,28 @@ def test_with_two_way_sync_the_archive_and_the_bin_sync(cast: Cast, mailbox: Mai
 
     assert folder_syncs(account, trash)
     assert folder_syncs(account, archive)
+
+
+def test_who_files_sent_mail_is_read_and_set_over_the_api_and_the_page(
+    cast: Cast, mailbox: Mailbox, client_for
+) -> None:
+    account = mailbox.account(cast.alice)
+    api = Client()
+    path = f"/api/v1/mailbox/mailAccounts/{account.pk}"
+    status, body = call(api, "get", path, cast.alice_token)
+    assert (status, body["data"]["sent_copy"]) == (200, "auto")
+
+    status, body = call(api, "patch", path, cast.alice_token, {"sent_copy": "server"})
+    assert (status, body["data"]["sent_copy"]) == (200, "server"), body
+    assert stored(cast, account).sent_copy == "server"
+    status, body = call(api, "patch", path, cast.alice_token, {"sent_copy": "twice"})
+    assert status == 400
+    assert set(body["errors"]) == {"sent_copy"}
+
+    page = f"/settings/email-sync/{account.pk}"
+    client: Client = client_for(cast.alice)
+    assert "Copies of sent mail" in client.get(page).content.decode()
+    client.post(page, {"sync_scope": "all", "sync_since_days": 90, "sent_copy": "append"})
+    assert stored(cast, account).sent_copy == "append"
+    client.post(page, {"sync_scope": "all", "sync_since_days": 90})  # not sent: unchanged
+    assert stored(cast, account).sent_copy == "append"
