@@ -255,6 +255,15 @@ def mailbox_rows(request: MemberRequest) -> HttpResponse:
     return render(request, "inbox/_mailbox_rows.html", {"listing": listing, "place": place})
 
 
+def _label_choices(request: MemberRequest, thread_id: int) -> list[tuple[Label, bool]]:
+    """Every conversation label of the company, and whether this conversation has it."""
+    labels = selectors.thread_labels(membership=request.membership, thread_ids=[thread_id])
+    on = {label.pk for label in labels.get(thread_id, [])}
+    return [
+        (label, label.pk in on) for label in selectors.mail_labels(membership=request.membership)
+    ]
+
+
 def _reader_context(request: MemberRequest, thread: MailThread, place: Place) -> dict[str, Any]:
     if thread.is_unread:
         services.threads_apply(
@@ -264,15 +273,10 @@ def _reader_context(request: MemberRequest, thread: MailThread, place: Place) ->
             undoable=False,
         )
         thread.is_unread = False
-    labels = selectors.thread_labels(membership=request.membership, thread_ids=[thread.pk])
-    on = {label.pk for label in labels.get(thread.pk, [])}
     return {
         "reader": {
             "thread": thread,
-            "label_choices": [
-                (label, label.pk in on)
-                for label in selectors.mail_labels(membership=request.membership)
-            ],
+            "label_choices": _label_choices(request, thread.pk),
             **thread_context(request, thread),
         },
         "place": place,
@@ -394,19 +398,11 @@ def mailbox_thread_labels(request: MemberRequest, thread_id: int) -> HttpRespons
     except ServiceError as error:
         return notice(request, error.message, status=404 if error.field == "thread_ids" else 400)
     threads = selectors.mailbox_threads_by_id(membership=request.membership, thread_ids=[thread_id])
-    labels = selectors.thread_labels(membership=request.membership, thread_ids=[thread_id])
-    on = {item.pk for item in labels.get(thread_id, [])}
     return render(
         request,
         "inbox/_mailbox_labels.html",
         {
-            "reader": {
-                "thread": threads[0],
-                "label_choices": [
-                    (item, item.pk in on)
-                    for item in selectors.mail_labels(membership=request.membership)
-                ],
-            },
+            "reader": {"thread": threads[0], "label_choices": _label_choices(request, thread_id)},
             "place": place,
             "redraw": _rows(request, threads, several=False),
         },
@@ -416,14 +412,17 @@ def mailbox_thread_labels(request: MemberRequest, thread_id: int) -> HttpRespons
 # --- Labels and saved views ----------------------------------------------------------------------
 
 
-@require_http_methods(["GET", "POST"])
-@member_required
-def mailbox_labels(request: MemberRequest) -> HttpResponse:
+def _labels_page(
+    request: MemberRequest, *, label_id: int | None = None, allow_get: bool = True
+) -> HttpResponse:
+    """Settings of the conversation labels; a POST creates one (or renames / recolours
+    `label_id`) and comes back, or shows the page again with the error."""
     error: ServiceError | None = None
     if request.method == "POST":
         try:
             services.label_save(
                 membership=request.membership,
+                label_id=label_id,
                 name=request.POST.get("name", ""),
                 color=request.POST.get("color", LabelColor.GRAY),
             )
@@ -437,35 +436,23 @@ def mailbox_labels(request: MemberRequest) -> HttpResponse:
             "labels": selectors.mail_labels(membership=request.membership),
             "colors": LabelColor.choices,
             "error": error,
-            "values": request.POST if error else {},
+            # A failed "New label" keeps what was typed; a failed rename shows the names kept.
+            "values": request.POST if error and label_id is None else {},
         },
         status=400 if error else 200,
     )
 
 
+@require_http_methods(["GET", "POST"])
+@member_required
+def mailbox_labels(request: MemberRequest) -> HttpResponse:
+    return _labels_page(request)
+
+
 @require_POST
 @member_required
 def mailbox_label_edit(request: MemberRequest, label_id: int) -> HttpResponse:
-    try:
-        services.label_save(
-            membership=request.membership,
-            label_id=label_id,
-            name=request.POST.get("name", ""),
-            color=request.POST.get("color", LabelColor.GRAY),
-        )
-    except ServiceError as error:
-        return render(
-            request,
-            "inbox/mailbox_labels.html",
-            {
-                "labels": selectors.mail_labels(membership=request.membership),
-                "colors": LabelColor.choices,
-                "error": error,
-                "editing": label_id,
-            },
-            status=400,
-        )
-    return redirect("inbox_labels")
+    return _labels_page(request, label_id=label_id)
 
 
 @require_POST
