@@ -49,6 +49,16 @@ class User(AbstractBaseUser):
     is_active = models.BooleanField(default=True)
     timezone = models.CharField(_("time zone"), max_length=64, default="UTC")
     locale = models.CharField(_("language"), max_length=16, default="en")
+    # B8: what a mailto link in the app opens.
+    email_links = models.CharField(
+        _("email links"),
+        max_length=16,
+        choices=[
+            ("composer", _("Open the CRM's composer")),
+            ("mail_app", _("Open my computer's mail app")),
+        ],
+        default="composer",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

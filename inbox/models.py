@@ -771,3 +771,254 @@ class MailOutbound(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.state}: {self.message_id}"
+
+
+# --- Composing: templates, signatures, drafts (B4, B5, B6) --------------------------------------
+
+
+class TemplateFolder(TenantModel):
+    """A folder of email templates: the owner's own, or the company's (`owner` None), which
+    every user sees and admins keep."""
+
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        User, on_delete=models.CASCADE, null=True, blank=True, related_name="+", db_index=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                "company",
+                "owner",
+                models.functions.Lower("name"),
+                name="mail_template_folder_name",
+                nulls_distinct=False,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MailTemplate(TenantModel):
+    """An email template (B6): subject and HTML body, which may hold smart fields
+    (`inbox.smartfields`), filled from the linked items when the message is sent. Private to
+    its owner, or shared with the whole company."""
+
+    name = models.CharField(max_length=200)
+    subject = models.CharField(max_length=998, blank=True)
+    body_html = models.TextField(blank=True)
+    folder = models.ForeignKey(
+        TemplateFolder,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="templates",
+        db_index=False,
+    )
+    owner = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    shared = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["company", "owner", "name"], name="mail_template_owner"),
+            models.Index(
+                fields=["company", "name"],
+                condition=models.Q(shared=True),
+                name="mail_template_shared",
+            ),
+            models.Index(fields=["company", "folder"], name="mail_template_folder"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MailSignature(TenantModel):
+    """The signature added to mail sent from an account: a user's own for that account (a
+    personal account's owner, or one member of a team account), or the team account's
+    (`user` None) for members who have none of their own. The composer picks it by the
+    sending account."""
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, db_index=False)
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, null=True, blank=True, related_name="+", db_index=False
+    )
+    body_html = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "account", "user"],
+                name="mail_signature_account_user",
+                nulls_distinct=False,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"signature of {self.account_id}/{self.user_id}"
+
+
+class DraftState(models.TextChoices):
+    OPEN = "open", _("Draft")
+    SENT = "sent", _("Sent")  # handed to the outbox (`outbound`)
+    DISCARDED = "discarded", _("Discarded")
+
+
+class MailDraft(TenantModel):
+    """A message being written in the composer, saved as the user types (B5). Its copy in the
+    account's Drafts folder is kept in step by `mailsync.drafts`: `version` counts the saves,
+    `remote_version` the one the server holds (`remote_folder`, `remote_uid`), `remote_due`
+    when to write it next (None: in step). A sent or discarded draft stays until its server
+    copy is gone, then goes.
+
+    A draft another mail client left in Drafts is continued from its message
+    (`source_message`): that server copy is replaced by ours at the first write."""
+
+    token = models.CharField(max_length=64)  # in the server copy's Message-ID
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, db_index=False)
+    created_by = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+", db_index=False)
+    state = models.CharField(max_length=16, choices=DraftState.choices, default=DraftState.OPEN)
+    version = models.PositiveIntegerField(default=1)
+
+    to = ArrayField(models.CharField(max_length=640), default=list, blank=True)
+    cc = ArrayField(models.CharField(max_length=640), default=list, blank=True)
+    bcc = ArrayField(models.CharField(max_length=640), default=list, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    body_html = models.TextField(blank=True)
+    reply_to_message = models.ForeignKey(
+        MailMessage,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    forward_of_message = models.ForeignKey(
+        MailMessage,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    deal = models.ForeignKey(
+        "sales.Deal",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    lead = models.ForeignKey(
+        "sales.Lead",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    project = models.ForeignKey(
+        "sales.Project",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    person = models.ForeignKey(
+        "contacts.Person",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    template = models.ForeignKey(
+        MailTemplate,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    track_opens = models.BooleanField(default=False)
+    track_links = models.BooleanField(default=False)
+    send_at = models.DateTimeField(null=True, blank=True)
+    outbound = models.ForeignKey(
+        MailOutbound,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    source_message = models.ForeignKey(
+        MailMessage,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+
+    remote_version = models.PositiveIntegerField(default=0)
+    remote_folder = models.ForeignKey(
+        MailFolder,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    remote_uid = models.BigIntegerField(null=True, blank=True)
+    remote_due = models.DateTimeField(null=True, blank=True)
+    remote_tries = models.PositiveSmallIntegerField(default=0)
+    remote_error = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "token"], name="mail_draft_token"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["company", "created_by", "-updated_at"],
+                condition=models.Q(state="open"),
+                name="mail_draft_open",
+            ),
+            # The server copies to write or remove.
+            models.Index(
+                fields=["company", "remote_due"],
+                condition=models.Q(remote_due__isnull=False),
+                name="mail_draft_remote_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"draft {self.pk}: {self.subject[:40]}"
+
+
+class MailDraftFile(TenantModel):
+    """A file attached to a draft (or an inline image, `inline` with its `content_id`), its
+    bytes in the raw store until the draft is sent or discarded."""
+
+    draft = models.ForeignKey(MailDraft, on_delete=models.CASCADE, related_name="files")
+    filename = models.CharField(max_length=1000)
+    content_type = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    storage_path = models.CharField(max_length=500)
+    inline = models.BooleanField(default=False)
+    content_id = models.CharField(max_length=998, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.filename
