@@ -11,6 +11,7 @@ from crm.sales import exports as sales_exports
 from crm.sales.api import urls as sales_api
 from inbox import api as inbox_api
 from inbox import api_send as inbox_api_send
+from inbox import api_templates as inbox_api_templates
 from mailsync import api as mailsync_api
 
 urlpatterns = [
@@ -20,6 +21,7 @@ urlpatterns = [
             *contacts_api.v1_patterns,
             *sales_api.v1_patterns,
             *inbox_api_send.v1_patterns,
+            *inbox_api_templates.v1_patterns,
             *inbox_api.v1_patterns,
             *mailsync_api.v1_patterns,
         ],

@@ -6,10 +6,12 @@
       {"account_id": 7, "to": ["Pat <pat@customer.test>"], "cc": [], "bcc": [],
        "subject": "Quote", "body_html": "<p>Hello</p>" (or "body_text"),
        "reply_to_message_id": 12, "deal_id": 3 | "lead_id": "<uuid>" | "project_id": 4,
-       "person_id": 9, "tracking": {"opens": true, "links": false},
+       "person_id": 9, "template_id": 5, "tracking": {"opens": true, "links": false},
        "send_at": "2026-12-01T09:00:00Z"}
 
-  Templates (`template_id`) come with the templates themselves: this version takes none.
+  `template_id`: a template you may use (`/mailbox/mailTemplates`); its subject and body
+  stand in for empty ones. Smart fields (`{{person.first_name}}`, `{{deal.value}}`, …) in the
+  subject and body are filled from the linked items and the first "to" recipient.
 - `GET /mailbox/mailMessages/{id}` (and its `/body`): as `inbox.api` serves any message,
   with `send_state` added for a message of the outbox, also while it waits or after it
   failed, when it is in no conversation yet (only the sending mailbox's users see it then):
@@ -91,6 +93,9 @@ class SendSerializer(serializers.Serializer[Any]):
         required=False, allow_null=True, default=None, min_value=1
     )
     person_id = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
+    template_id = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1
+    )
     tracking = _Tracking(required=False)
     send_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     attachments = serializers.ListField(
@@ -142,6 +147,7 @@ def _draft(values: dict[str, Any]) -> sending.Draft:
         lead_id=str(values["lead_id"]) if values["lead_id"] else None,
         project_id=values["project_id"],
         person_id=values["person_id"],
+        template_id=values["template_id"],
         track_opens=bool(tracking.get("opens", False)),
         track_links=bool(tracking.get("links", False)),
         send_at=values["send_at"],
@@ -194,7 +200,9 @@ class MailMessageSendView(ApiView):
             "message with its `send_state` (queued, sending, sent, failed with the reason, "
             "uncertain, cancelled), which `GET /mailbox/mailMessages/{id}` keeps up to date. "
             "A reply (`reply_to_message_id`) threads with the message it answers; `deal_id`, "
-            "`lead_id` or `project_id` link the conversation; `send_at` sends it later. Files "
+            "`lead_id` or `project_id` link the conversation; `send_at` sends it later; "
+            "`template_id` fills an empty subject or body from a template, and smart fields "
+            "(`{{deal.title}}`) are filled from the linked items. Files "
             "go as multipart/form-data in `attachments`, within the mailbox's size limit."
         ),
         tags=["Mailbox"],

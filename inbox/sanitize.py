@@ -12,6 +12,8 @@ The result is shown in a sandboxed frame under a strict CSP (`inbox.bodies`): th
 the first wall, not the only one. docs/decisions/0008-mail-html-safety.md has the whole picture.
 
 Pure: no Django import. Callers sanitize at display time, from `ParsedMessage.body_html`.
+`sanitize_authored_html` is the other door: HTML our users write to send (templates,
+signatures), cleaned by the same allow-list when it is saved, its links and images kept.
 """
 
 from __future__ import annotations
@@ -353,3 +355,47 @@ def collapse_quoted_text(text: str) -> str:
             out.append(html_entities.escape(line))
     flush()
     return f'<pre style="white-space: pre-wrap">{"".join(out)}</pre>'
+
+
+# --- HTML our users write ------------------------------------------------------------------------
+
+_AUTHORED_IMAGE = re.compile(r"\s*(https?|cid):", re.I)
+
+
+class _AuthoredFilter(Filter):
+    """After bleach, for HTML written in our editor: links and images keep absolute addresses
+    only (a relative one would point nowhere from the recipient's mail client, or into our
+    site); `cid:` images stay for the composer's inline files. Nothing is rewritten: the
+    markup is sent as the user wrote it."""
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for token in super().__iter__():
+            if token["type"] in ("StartTag", "EmptyTag"):
+                attributes = token["data"]
+                if token["name"] == "a":
+                    href = attributes.get((None, "href"))
+                    if href is not None and not _ABSOLUTE_LINK.match(attribute_text(href)):
+                        del attributes[(None, "href")]
+                elif token["name"] == "img":
+                    source = attributes.get((None, "src"))
+                    if source is not None and not _AUTHORED_IMAGE.match(attribute_text(source)):
+                        del attributes[(None, "src")]
+            yield token
+
+
+def sanitize_authored_html(html: str) -> str:
+    """Safe HTML of what our users write to send: email templates, signatures. The same
+    allow-list as mail we show (no script, no event handler, plain CSS only), but links and
+    images are left as written, for the recipients: no placeholder, proxy or new-tab target.
+    Smart fields (`{{deal.title}}`, `inbox.smartfields`) pass untouched, in text and inside
+    attributes (`href="mailto:{{person.email}}"`). Stored as returned, shown in our editor."""
+    cleaner = bleach.Cleaner(
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        protocols=_PROTOCOLS,
+        strip=True,
+        strip_comments=True,
+        filters=[_AuthoredFilter],
+        css_sanitizer=_EmailCSSSanitizer(allowed_css_properties=ALLOWED_CSS_PROPERTIES),
+    )
+    return cleaner.clean(_drop_hidden_content(html))

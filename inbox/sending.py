@@ -10,7 +10,13 @@ commit; beat's sweeper finds anything a lost hook missed).
 
 Every check goes through `inbox.visibility` and `crm.access`: the sending account must be one
 whose mailbox the user reads, the message replied to (or forwarded) one they may read, the
-deal, lead, project or person one they may see. Refusals are `ServiceError`s naming the field.
+deal, lead, project or person one they may see, the template one they may use
+(`inbox.mailtemplates`). Refusals are `ServiceError`s naming the field.
+
+Smart fields (B6: `{{deal.title}}`, …) in the subject and body are filled here, from the
+items the message is linked to and its first recipient (`inbox.smartcontext`), before the
+message is built: what is stored is what is sent. A field without a value is sent as empty
+text (the composer's preview warned about it); one that is no field stays as written.
 
 - `message_send`: queue a new message, a reply or a forward.
 - `outbound_cancel`: undo send (and cancel a scheduled message) while it waits.
@@ -43,7 +49,17 @@ from crm import hooks
 from crm.models import Membership
 from crm.sales.models import Deal, Lead, Project
 from crm.services import ServiceError
-from inbox import bodies, mime, rawstore, selectors, services, visibility
+from inbox import (
+    bodies,
+    mailtemplates,
+    mime,
+    rawstore,
+    selectors,
+    services,
+    smartcontext,
+    smartfields,
+    visibility,
+)
 from inbox.linkrules import link_addresses
 from inbox.models import (
     AccountKind,
@@ -75,7 +91,9 @@ SEND_AT_SLACK: Final = timedelta(minutes=1)
 class Draft:
     """What the user asks to send. Addresses are "name@example.com" or "Name
     <name@example.com>"; `body_text` is sent as the plain-text part when given (else one is
-    made from `body_html`). Composer, templates and automations fill the same fields."""
+    made from `body_html`). Composer, templates and automations fill the same fields.
+    `template_id`: a template the user may use, whose subject and body stand in for empty
+    ones (the composer usually inserted it already, and sends its id along)."""
 
     account_id: int
     to: Sequence[str] = ()
@@ -91,6 +109,7 @@ class Draft:
     lead_id: str | None = None
     project_id: int | None = None
     person_id: int | None = None
+    template_id: int | None = None
     track_opens: bool = False
     track_links: bool = False
     send_at: datetime | None = None
@@ -213,6 +232,49 @@ def _links_check(membership: Membership, draft: Draft) -> None:
         services.require_visible_item(membership, Person, draft.person_id, "person_id", _("person"))
 
 
+def _template(membership: Membership, draft: Draft) -> tuple[str, str, str]:
+    """(subject, HTML, text) to send: the draft's, a template's where the draft has none."""
+    subject, body_html, body_text = draft.subject, draft.body_html, draft.body_text
+    if draft.template_id is None:
+        return subject, body_html, body_text
+    template = mailtemplates.access_template(membership=membership, template_id=draft.template_id)
+    if template is None:
+        raise ServiceError(_("No template with this id that you can use."), field="template_id")
+    if not subject.strip():
+        subject = template.subject
+    if not (body_html.strip() or body_text.strip()):
+        body_html = template.body_html
+    return subject, body_html, body_text
+
+
+def _fill_fields(
+    membership: Membership,
+    draft: Draft,
+    recipients: dict[str, list[mime.Party]],
+    texts: tuple[str, str, str],
+) -> tuple[str, str, str]:
+    """Subject, HTML and text with their smart fields filled (the values HTML-escaped in the
+    HTML), from the draft's links and its first "to" recipient; only items the sender may
+    see give values. Nothing to look up when no field is used."""
+    subject, body_html, body_text = texts
+    if not smartfields.fields_used("\n".join(texts)):
+        return texts
+    first_to = recipients["to"][0].address if recipients["to"] else None
+    values = smartcontext.field_values(
+        membership=membership,
+        deal_id=draft.deal_id,
+        lead_id=draft.lead_id,
+        project_id=draft.project_id,
+        person_id=draft.person_id,
+        recipient_address=first_to,
+    )
+    return (
+        smartfields.render(subject, values, as_html=False).text,
+        smartfields.render(body_html, values, as_html=True).text,
+        smartfields.render(body_text, values, as_html=False).text,
+    )
+
+
 def _readable_message(membership: Membership, message_id: int, field_name: str) -> MailMessage:
     found = selectors.access_message(membership=membership, message_id=message_id)
     if found is None:
@@ -298,14 +360,16 @@ def _compose(
         )
     _links_check(membership, draft)
     _attachments_check(account, draft.attachments)
-    subject = mime.clean_header_text(draft.subject)
+    texts = _fill_fields(membership, draft, recipients, _template(membership, draft))
+    subject, body_html, body_text = texts
+    subject = mime.clean_header_text(subject)
     if not subject and reply_to is not None:
         subject = mime.reply_subject(reply_to.subject)
     elif not subject and forwarded is not None:
         subject = mime.forward_subject(forwarded.subject)
     if len(subject) > 998:
         raise ServiceError(_("The subject is too long."), field="subject")
-    if not (subject or draft.body_html.strip() or draft.body_text.strip() or draft.attachments):
+    if not (subject or body_html.strip() or body_text.strip() or draft.attachments):
         raise ServiceError(_("The message is empty: write a subject or some text."), field="body")
     outgoing = mime.Outgoing(
         sender=_sender(account),
@@ -315,8 +379,8 @@ def _compose(
         cc=recipients["cc"],
         bcc=recipients["bcc"],
         subject=subject,
-        body_html=draft.body_html,
-        body_text=draft.body_text,
+        body_html=body_html,
+        body_text=body_text,
         attachments=tuple(draft.attachments),
         in_reply_to=reply_to.message_id if reply_to is not None else "",
         references=(
