@@ -17,6 +17,9 @@ Topics:
   two-way account, inside its transaction; mailsync runs them once `run_after` has passed.
 - `mail_outbox_queued` (`MailOutboxQueued`): the inbox queued a message to send, inside its
   transaction; mailsync delivers it once `not_before` has passed.
+- `mail_drafts_changed` (`MailDraftsChanged`): the inbox saved, sent or discarded a draft, after
+  commit; mailsync writes or removes its copy in the account's Drafts folder once `due` has
+  passed.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ DEAL_STATUS_CHANGED = "deal_status_changed"
 MAIL_RECEIVED = "mail_received"
 MAIL_ACTIONS_QUEUED = "mail_actions_queued"
 MAIL_OUTBOX_QUEUED = "mail_outbox_queued"
+MAIL_DRAFTS_CHANGED = "mail_drafts_changed"
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,17 @@ class MailOutboxQueued:
     company_id: int
     account_id: int
     not_before: datetime  # when the first of them may leave
+
+
+@dataclass(frozen=True)
+class MailDraftsChanged:
+    """The inbox saved, sent or discarded a draft (inbox.drafts), whose copy in the account's
+    Drafts folder is to be written or removed. Published after commit; mailsync queues a run
+    of the account's drafts for `due`."""
+
+    company_id: int
+    account_id: int
+    due: datetime  # when the draft's server copy is to be written or removed
 
 
 Handler = Callable[[Any], None]

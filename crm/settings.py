@@ -210,6 +210,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "mail-search-drain-due": {"task": "inbox.tasks.search_drain_due", "schedule": 300.0},
     # The outbox: messages due (after the undo-send window or at send_at) whose run was lost.
     "mail-outbox-due": {"task": "mailsync.tasks.outbox_due", "schedule": 15.0},
+    # Drafts: server copies to write (after the autosave pause) or remove, whose run was lost.
+    "mail-drafts-due": {"task": "mailsync.tasks.drafts_due", "schedule": 15.0},
 }
 CRM_SOFT_DELETE_DAYS = int(os.environ.get("CRM_SOFT_DELETE_DAYS", "30"))
 

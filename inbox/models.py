@@ -1011,7 +1011,9 @@ class MailDraftFile(TenantModel):
     """A file attached to a draft (or an inline image, `inline` with its `content_id`), its
     bytes in the raw store until the draft is sent or discarded."""
 
-    draft = models.ForeignKey(MailDraft, on_delete=models.CASCADE, related_name="files")
+    draft = models.ForeignKey(
+        MailDraft, on_delete=models.CASCADE, related_name="files", db_index=False
+    )
     filename = models.CharField(max_length=1000)
     content_type = models.CharField(max_length=255)
     size = models.PositiveBigIntegerField()
@@ -1019,6 +1021,9 @@ class MailDraftFile(TenantModel):
     inline = models.BooleanField(default=False)
     content_id = models.CharField(max_length=998, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["company", "draft"], name="mail_draft_file_draft")]
 
     def __str__(self) -> str:
         return self.filename

@@ -14,3 +14,5 @@ class MailsyncConfig(AppConfig):
         hooks.subscribe(tasks.ACTIONS_QUEUED, tasks.on_actions_queued)
         # The outbox: the inbox queued messages; deliver them when their undo window ends.
         hooks.subscribe(tasks.OUTBOX_QUEUED, tasks.on_outbox_queued)
+        # Drafts: the inbox saved, sent or discarded one; keep its Drafts folder copy in step.
+        hooks.subscribe(tasks.DRAFTS_CHANGED, tasks.on_drafts_changed)

@@ -837,6 +837,29 @@ def messages_release(
                 "WHERE company_id = %s AND reply_to_message_id = ANY(%s)",
                 [company_id, orphan_ids],
             )
+            # Drafts keep going without it: the message they answer, forward or continue
+            # (another client's draft, replaced by ours), and an outbox row that goes too.
+            cursor.execute(
+                """
+                UPDATE inbox_maildraft d SET
+                    reply_to_message_id = CASE WHEN d.reply_to_message_id = ANY(%(ids)s)
+                        THEN NULL ELSE d.reply_to_message_id END,
+                    forward_of_message_id = CASE WHEN d.forward_of_message_id = ANY(%(ids)s)
+                        THEN NULL ELSE d.forward_of_message_id END,
+                    source_message_id = CASE WHEN d.source_message_id = ANY(%(ids)s)
+                        THEN NULL ELSE d.source_message_id END,
+                    outbound_id = CASE WHEN d.outbound_id IN (
+                            SELECT o.id FROM inbox_mailoutbound o
+                            WHERE o.company_id = %(company)s AND o.message_id = ANY(%(ids)s))
+                        THEN NULL ELSE d.outbound_id END
+                WHERE d.company_id = %(company)s AND (
+                    d.reply_to_message_id = ANY(%(ids)s) OR d.forward_of_message_id = ANY(%(ids)s)
+                    OR d.source_message_id = ANY(%(ids)s) OR d.outbound_id IN (
+                        SELECT o.id FROM inbox_mailoutbound o
+                        WHERE o.company_id = %(company)s AND o.message_id = ANY(%(ids)s)))
+                """,
+                {"company": company_id, "ids": orphan_ids},
+            )
             for table in (
                 "inbox_mailparticipant",
                 "inbox_mailattachment",

@@ -10,7 +10,12 @@ undo window.
 The outbox (B4, mailsync.outbox): `account_outbox_run` delivers one account's due messages;
 the inbox's `mail_outbox_queued` hook (`on_outbox_queued`) queues it for the end of a
 message's undo window, and beat's sweeper `outbox_due` queues `company_outbox_run` for every
-company with outbox work (through the door `mailsync_due_outbox_companies`)."""
+company with outbox work (through the door `mailsync_due_outbox_companies`).
+
+Drafts (B5, mailsync.drafts): `account_drafts_run` writes or removes one account's due drafts'
+copies in its Drafts folder; the inbox's `mail_drafts_changed` hook (`on_drafts_changed`)
+queues it for when a draft is due, and beat's sweeper `drafts_due` queues `company_drafts_run`
+for every company with due drafts (through the door `mailsync_due_draft_companies`)."""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from django.db import connection, transaction
 
 from crm import hooks, tenancy
 from crm.celery_app import app
-from mailsync import actions, ingest, outbox, sync
+from mailsync import actions, drafts, ingest, outbox, sync
 from mailsync.models import Health, Stage, SyncState
 
 logger = logging.getLogger(__name__)
@@ -296,5 +301,95 @@ def outbox_due() -> int:
     for company_id in outbox.due_companies(datetime.now(UTC)):
         if cache.add(_outbox_key(company_id, "sweep"), 1, _OUTBOX_QUEUED_TTL_SECONDS):
             company_outbox_run.apply_async(kwargs={"company_id": company_id}, queue=SEND_QUEUE)
+            queued += 1
+    return queued
+
+
+# --- Drafts' server copies (B5) --------------------------------------------------------------
+
+# The crm.hooks topic the inbox publishes when a draft was saved, sent or discarded.
+DRAFTS_CHANGED = hooks.MAIL_DRAFTS_CHANGED
+_DRAFTS_QUEUED_TTL_SECONDS = 120
+# Saves a few seconds apart share one queued run per this many seconds of due time.
+_DRAFTS_SLOT_SECONDS = 5
+
+
+def _drafts_key(company_id: int, slot: str) -> str:
+    return f"mailsync:drafts:{company_id}:{slot}"
+
+
+def drafts_run_enqueue(*, company_id: int, account_id: int, at: datetime | None = None) -> bool:
+    """Queue a run of the account's drafts at `at` (now when None): once per account and slot
+    of due time, so typing's many saves are one run after the last. Returns whether it
+    queued."""
+    now = datetime.now(UTC)
+    at = at or now
+    delay = max((at - now).total_seconds(), 0.0)
+    slot = f"{account_id}:{int(at.timestamp()) // _DRAFTS_SLOT_SECONDS}"
+    if not cache.add(_drafts_key(company_id, slot), 1, int(delay) + 60):
+        return False
+    account_drafts_run.apply_async(
+        kwargs={"company_id": company_id, "account_id": account_id},
+        queue=SYNC_QUEUE,
+        # The slot's end: every save of the slot is due by then.
+        countdown=delay + _DRAFTS_SLOT_SECONDS,
+    )
+    return True
+
+
+class DraftsChanged(Protocol):
+    """What the hook's event carries (`crm.hooks.MailDraftsChanged`)."""
+
+    company_id: int
+    account_id: int
+    due: datetime
+
+
+def on_drafts_changed(event: DraftsChanged) -> None:
+    """The hook's handler (published after the inbox's commit; `on_commit` runs it at once
+    then, and waits for the commit of a caller still inside a transaction)."""
+    company_id, account_id, at = event.company_id, event.account_id, event.due
+    transaction.on_commit(
+        lambda: drafts_run_enqueue(company_id=company_id, account_id=account_id, at=at)
+    )
+
+
+@app.task(acks_late=True, name="mailsync.tasks.account_drafts_run")
+def account_drafts_run(*, company_id: int, account_id: int) -> dict[str, int]:
+    """Write or remove the account's due drafts' server copies. Manages its own transactions
+    (one per step), so it is not a TenantTask."""
+    with tenancy.request_scope():
+        result = drafts.account_drafts_run(company_id=company_id, account_id=account_id)
+    return _drafts_summary(result)
+
+
+@app.task(acks_late=True, name="mailsync.tasks.company_drafts_run")
+def company_drafts_run(*, company_id: int) -> dict[str, int]:
+    """Run the drafts of each of the company's accounts with due drafts (the sweep)."""
+    cache.delete(_drafts_key(company_id, "sweep"))
+    with tenancy.request_scope():
+        result = drafts.company_drafts_run(company_id=company_id)
+    return _drafts_summary(result)
+
+
+def _drafts_summary(result: drafts.DraftsOutcome) -> dict[str, int]:
+    return {
+        "written": result.written,
+        "removed": result.removed,
+        "retrying": result.retrying,
+        "failed": result.failed,
+        "busy": result.busy,
+    }
+
+
+@app.task(name="mailsync.tasks.drafts_due")
+def drafts_due() -> int:
+    """Beat (every 15 s): queue a run for every company with due drafts, found through the
+    door `mailsync_due_draft_companies`: saves whose hook was lost (a Redis restart), retries,
+    busy accounts."""
+    queued = 0
+    for company_id in drafts.due_companies(datetime.now(UTC)):
+        if cache.add(_drafts_key(company_id, "sweep"), 1, _DRAFTS_QUEUED_TTL_SECONDS):
+            company_drafts_run.apply_async(kwargs={"company_id": company_id}, queue=SYNC_QUEUE)
             queued += 1
     return queued

@@ -69,6 +69,13 @@ The outbox (`mailsync.outbox`, decision 0012) files sent mail and looks for it w
   Message-ID (IMAP `UID SEARCH HEADER Message-ID`; Gmail `messages.list q=rfc822msgid:`,
   Graph `$filter=internetMessageId eq`): did a message that may have gone out reach Sent?
 
+Drafts' copies in the Drafts folder (`mailsync.drafts`) use `append` and two more:
+
+- `find_message_id_containing(folder, part)` → provider ids of the folder's messages whose
+  Message-ID contains `part`: every copy of one draft, any version.
+- `delete(folder, ids)`: remove those messages for good (IMAP STORE \\Deleted + UID EXPUNGE),
+  not into the bin; ids no longer there are skipped.
+
 Sending itself is a `Sender` (one connection to the account's outgoing server, `smtp.py` for
 IMAP accounts; later the Gmail, Graph and EWS send calls), in two steps around the point of
 no return, where the outbox commits "in flight":
@@ -236,6 +243,10 @@ class Provider(Protocol):
     def append(self, folder: str, raw: bytes, flags: frozenset[str]) -> str | None: ...
 
     def find_message_id(self, folder: str, message_id: str) -> list[str]: ...
+
+    def find_message_id_containing(self, folder: str, part: str) -> list[str]: ...
+
+    def delete(self, folder: str, ids: Sequence[str]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

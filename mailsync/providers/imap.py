@@ -35,8 +35,8 @@ opened with SELECT:
   moved messages are then found by the next sync of the target folder.
 - `set_flags`: `UID STORE 7:9 +FLAGS.SILENT (\\Seen)` (or `-FLAGS.SILENT`).
 - `ensure_folder`: the folder LIST shows with the role (SPECIAL-USE flag, else a known name);
-  for archive and trash, when there is none, `CREATE "Archive" (USE (\\Archive))` (the USE
-  part only with CREATE-SPECIAL-USE), under the personal namespace's prefix (`NAMESPACE` →
+  for archive, trash and drafts, when there is none, `CREATE "Archive" (USE (\\Archive))` (the
+  USE part only with CREATE-SPECIAL-USE), under the personal namespace's prefix (`NAMESPACE` →
   `(("INBOX." "."))` gives "INBOX.Archive"), then SUBSCRIBE so mail clients show it.
 
 The outbox (decision 0012) files sent mail and looks for it:
@@ -45,6 +45,14 @@ The outbox (decision 0012) files sent mail and looks for it:
   (the new message's provider id; only trusted from a server that advertises UIDPLUS).
 - `find_message_id`: `UID SEARCH HEADER Message-ID "<id>"` in a folder opened with EXAMINE
   → `* SEARCH 12`.
+
+Drafts' server copies (`mailsync.drafts`) are found and removed with:
+
+- `find_message_id_containing`: `UID SEARCH HEADER Message-ID "<part>"` (IMAP header search
+  matches a substring): every copy of one draft, whichever its version (one marked \\Deleted
+  by a delete that broke off too, to finish it).
+- `delete`: `UID STORE 7:9 +FLAGS.SILENT (\\Deleted)` then `UID EXPUNGE 7:9` (UIDPLUS), else
+  EXPUNGE under the same rule as `move`: removed for good, not moved to the bin.
 """
 
 from __future__ import annotations
@@ -120,8 +128,13 @@ _COPYUID = re.compile(rb"^\s*(\d+)\s+([\d:,]+)\s+([\d:,]+)")
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
 _NAMESPACE_PERSONAL = re.compile(rb'^\(\("((?:[^"\\]|\\.)*)"')
 
-# The folders two-way sync creates when a mailbox has none: name and special-use flag.
-_CREATED_FOLDERS = {"archive": ("Archive", "\\Archive"), "trash": ("Trash", "\\Trash")}
+# The folders two-way sync (and the drafts' server copies) create when a mailbox has none: name
+# and special-use flag.
+_CREATED_FOLDERS = {
+    "archive": ("Archive", "\\Archive"),
+    "trash": ("Trash", "\\Trash"),
+    "drafts": ("Drafts", "\\Drafts"),
+}
 # Flags that describe one copy of a message in one folder, not the message: not carried over.
 _LOCAL_FLAGS = frozenset({"\\deleted", "\\recent"})
 # A move or STORE names at most this many UIDs per command (sets stay short, answers quick).
@@ -644,8 +657,8 @@ class ImapProvider:
     # --- Two-way sync: changing the mailbox (A5) ----------------------------------------------
 
     def ensure_folder(self, role: str) -> RemoteFolder:
-        """The folder with this role; an archive or trash folder is created when there is
-        none (see the module docstring). Other roles must exist: PERMANENT otherwise."""
+        """The folder with this role; an archive, trash or drafts folder is created when there
+        is none (see the module docstring). Other roles must exist: PERMANENT otherwise."""
         if role == "inbox":
             return RemoteFolder(name="INBOX", role="inbox")
         found = self._folder_with_role(role)
@@ -793,6 +806,34 @@ class ImapProvider:
         validity = self._validity
         uids = self._search(f'HEADER Message-ID "<{token}>"')
         return [provider_id(validity, uid) for uid in sorted(set(uids))]
+
+    # --- Drafts' server copies ------------------------------------------------------------------
+
+    def find_message_id_containing(self, folder: str, part: str) -> list[str]:
+        """Provider ids of the folder's messages whose Message-ID header contains `part`
+        (`UID SEARCH HEADER Message-ID "<part>"`, a substring match; read-only), in UID
+        order."""
+        part = part.strip()
+        if not part or not part.isascii() or any(c in part for c in '"\\\r\n'):
+            return []
+        self._select(folder)
+        validity = self._validity
+        uids = self._search(f'HEADER Message-ID "{part}"')
+        return [provider_id(validity, uid) for uid in sorted(set(uids))]
+
+    def delete(self, folder: str, ids: Sequence[str]) -> None:
+        """Remove the messages for good (not into the bin): `UID STORE +FLAGS.SILENT
+        (\\Deleted)`, then `UID EXPUNGE` of exactly them (UIDPLUS), else EXPUNGE when no other
+        message of the folder carries \\Deleted (ours otherwise stay flagged until the
+        mailbox's next expunge). Ids no longer there are skipped by the server; ids of an
+        older UIDVALIDITY raise CURSOR_LOST."""
+        if not ids:
+            return
+        uids = self._writable(folder, ids)
+        for start in range(0, len(uids), CHANGE_MAX_MESSAGES):
+            chunk = uids[start : start + CHANGE_MAX_MESSAGES]
+            self._store(chunk, "+FLAGS.SILENT", frozenset({"\\Deleted"}))
+            self._expunge(chunk)
 
 
 def carried_flags(flags: Iterable[str]) -> list[str]:
