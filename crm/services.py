@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm import tenancy
+from crm import tenancy, timezones
 from crm.models import (
     ApiToken,
     ChangeSource,
@@ -95,6 +95,24 @@ def user_get_or_create(*, email: str, password: str | None, name: str = "") -> U
         except ValidationError as exc:
             raise ServiceError(" ".join(exc.messages), field="password") from exc
     return User.objects.create_user(email=email, password=password, name=name)
+
+
+def user_preferences_update(*, user: User, timezone: str, email_links: str) -> User:
+    """A user's own preferences, the same in every company they belong to: the time zone
+    their times are shown in and "send later" reads (an IANA name this machine knows), and
+    what a mailto link in the app opens (B8: the CRM's composer or their mail app)."""
+    timezone = timezone.strip()
+    if not timezones.is_known(timezone):
+        raise ServiceError(_("Choose a time zone from the list."), field="timezone")
+    allowed = {value for value, _label in User._meta.get_field("email_links").flatchoices}
+    if email_links not in allowed:
+        raise ServiceError(
+            _("Choose what email links open: the composer or your mail app."),
+            field="email_links",
+        )
+    user.timezone, user.email_links = timezone, email_links
+    user.save(update_fields=["timezone", "email_links", "updated_at"])
+    return user
 
 
 def membership_add(*, company: Company, user: User, role: str) -> Membership:

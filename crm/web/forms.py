@@ -4,14 +4,16 @@ the form through `add_service_error`."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
 from django.utils.translation import gettext_lazy as _
 
+from crm import timezones
 from crm.access import ItemKind, Visibility
-from crm.models import Role
+from crm.models import Role, User
 from crm.plans import PLAN_CHOICES
 from crm.services import ServiceError
 
@@ -114,3 +116,27 @@ class VisibilityDefaultsForm(PlainLabels, forms.Form):
             self.fields[kind] = forms.TypedChoiceField(
                 label=label, choices=Visibility.choices, coerce=int
             )
+
+
+class PreferencesForm(PlainLabels, forms.Form):
+    """Personal preferences: the time zone (a select grouped by region, places labelled with
+    their offset now) and what email links open (B8). The service checks both again."""
+
+    timezone = forms.ChoiceField(
+        label=_("Time zone"),
+        help_text=_(
+            "Times in the CRM are shown in it, and “send later” reads the time you pick in it."
+        ),
+    )
+    email_links = forms.ChoiceField(
+        label=_("Email links"),
+        choices=list(User._meta.get_field("email_links").flatchoices),
+        widget=forms.RadioSelect,
+        help_text=_("What happens when you click an email address in the CRM."),
+    )
+
+    def __init__(self, *args: Any, current_timezone: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["timezone"].choices = timezones.choices(  # type: ignore[attr-defined]
+            at=datetime.datetime.now(datetime.UTC), keep=current_timezone
+        )

@@ -76,6 +76,7 @@ urlpatterns = [
         company_settings.team_delete,
         name="settings_team_delete",
     ),
+    path("settings/preferences", personal_settings.preferences, name="settings_preferences"),
     path("settings/api-token", personal_settings.api_token, name="settings_api_token"),
     path(
         "settings/api-token/regenerate",

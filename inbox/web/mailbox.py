@@ -37,7 +37,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from crm.models import Label, LabelColor
 from crm.services import ServiceError
 from crm.web.permissions import MemberRequest, member_required
-from inbox import mailquery, search, selectors, services
+from inbox import mailquery, outbox_selectors, search, selectors, services
 from inbox.models import AccountKind
 from inbox.web.emails import (
     LinkedItem,
@@ -200,6 +200,9 @@ def _page_context(request: MemberRequest, place: Place) -> dict[str, Any]:
         "has_team": any(account.kind == AccountKind.TEAM for account in accounts),
         "standard_folders": [(entry, place.with_query("")) for entry in standard],
         "synced_folders": synced,
+        "outbox": outbox_selectors.outbox_counts(
+            membership=request.membership, account_ids=[account.pk for account in chosen]
+        ),
         "labels": selectors.mail_labels(membership=request.membership),
         "views": views,
         "listing": _listing(request, place, accounts) if accounts else None,

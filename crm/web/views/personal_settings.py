@@ -1,7 +1,9 @@
-"""Personal settings, for every user: their API token in the current company.
+"""Personal settings, for every user: their preferences (time zone, what email links open)
+and their API token in the current company.
 
-The token is shown once, in the response to (re)generating it, and never stored in the session
-or anywhere else; afterwards the page shows only its prefix and dates."""
+Preferences belong to the user, not to a membership: the same in every company. The token is
+shown once, in the response to (re)generating it, and never stored in the session or anywhere
+else; afterwards the page shows only its prefix and dates."""
 
 from __future__ import annotations
 
@@ -10,10 +12,40 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm import selectors, services
+from crm.services import ServiceError
+from crm.web.forms import PreferencesForm, add_service_error
 from crm.web.permissions import MemberRequest, member_required
+
+
+@require_http_methods(["GET", "POST"])
+@member_required
+def preferences(request: MemberRequest) -> HttpResponse:
+    user = request.user
+    if request.method == "POST":
+        form = PreferencesForm(request.POST, current_timezone=user.timezone)
+        if form.is_valid():
+            try:
+                services.user_preferences_update(
+                    user=user,
+                    timezone=form.cleaned_data["timezone"],
+                    email_links=form.cleaned_data["email_links"],
+                )
+            except ServiceError as error:
+                add_service_error(form, error)
+            else:
+                messages.success(request, _("Your preferences are saved."))
+                return redirect("settings_preferences")
+    else:
+        form = PreferencesForm(
+            initial={"timezone": user.timezone, "email_links": user.email_links},
+            current_timezone=user.timezone,
+        )
+    return render(
+        request, "settings/preferences.html", {"form": form}, status=400 if form.errors else 200
+    )
 
 
 def _api_token_page(request: MemberRequest, *, new_token: str | None = None) -> HttpResponse:
