@@ -358,6 +358,57 @@ def _scored(queryset: QuerySet[_Scored], scores: list[Case]) -> QuerySet[_Scored
     return queryset.annotate(result_score=score).filter(result_score__gt=0)
 
 
+# --- Recipients ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecipientSuggestion:
+    """One address of a person, as the composer offers it."""
+
+    person_id: int
+    name: str
+    address: str
+    organization: str
+
+
+def recipient_suggestions(
+    *, membership: Membership, term: str, limit: int = 8
+) -> list[RecipientSuggestion]:
+    """The composer's recipient autocomplete: addresses of live persons the member may see
+    whose name, address or organization starts a word with `term` (or whose address holds
+    it), names that start with it first. Precondition: `term` is stripped, not empty."""
+    company = membership.company_id
+    emails = (
+        PersonEmail.objects.for_company(company)
+        .filter(
+            person__in=visible_items(
+                Person.objects.for_company(company).filter(deleted_at__isnull=True),
+                membership=membership,
+            )
+        )
+        .filter(
+            Q(person__name__istartswith=term)
+            | Q(person__name__icontains=f" {term}")
+            | Q(value__icontains=term)
+            | Q(person__organization__name__istartswith=term)
+            | Q(person__organization__name__icontains=f" {term}")
+        )
+        .annotate(
+            name_first=Case(
+                When(person__name__istartswith=term, then=Value(0)),
+                When(value__istartswith=term, then=Value(1)),
+                default=Value(2),
+            )
+        )
+        .order_by("name_first", Lower("person__name"), "person_id", "-primary", "position")
+        .values_list("person_id", "person__name", "value", "person__organization__name")
+    )
+    return [
+        RecipientSuggestion(person_id, name, address, organization or "")
+        for person_id, name, address, organization in emails[:limit]
+    ]
+
+
 # --- Relations ----------------------------------------------------------------------------------
 
 

@@ -20,11 +20,13 @@ import re
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
 
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import URLPattern, URLResolver, path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -227,7 +229,18 @@ def item_emails(request: MemberRequest, kind: str, item_id: str) -> HttpResponse
     if page > 1:
         return render(request, "inbox/_item_emails_rows.html", context)
     context["total"] = conversations.total
+    context["compose_url"] = _compose_url(request, kind, key)
     return render(request, "inbox/_item_emails.html", context)
+
+
+def _compose_url(request: MemberRequest, kind: str, key: object) -> str:
+    """ "+ New email" from the item's page: to its person, linked to it; back to the page.
+    Shown to everyone: the composer tells a user without a mailbox how to connect one."""
+    back = request.headers.get("HX-Current-URL") or request.META.get("HTTP_REFERER") or ""
+    query = {kind: str(key)}
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        query["next"] = urlsplit(back).path
+    return f"{reverse('inbox_compose')}?{urlencode(query)}"
 
 
 # --- One conversation, opened in place --------------------------------------------------------

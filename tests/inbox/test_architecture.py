@@ -63,6 +63,8 @@ MAIL_MODELS = frozenset(
         "MailCounter",
         "MailAction",
         "MailOutbound",
+        "MailDraft",
+        "MailDraftFile",
     }
 )
 MANAGERS = frozenset({"objects", "_default_manager", "_base_manager"})
