@@ -26,7 +26,7 @@ test: lint
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy crm contacts inbox mailsync tests
+	$(BIN)/mypy crm contacts inbox mailsync tracking tests
 	$(BIN)/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 

@@ -59,6 +59,11 @@ class User(AbstractBaseUser):
         ],
         default="composer",
     )
+    # E3: the composer's tracking switches start from these; E2: a daily email of what was
+    # opened and clicked, besides the notifications in the app.
+    track_opens_default = models.BooleanField(_("track opens"), default=True)
+    track_links_default = models.BooleanField(_("track link clicks"), default=True)
+    tracking_digest = models.BooleanField(_("daily email of opens and clicks"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -324,3 +329,37 @@ class WebhookDelivery(TenantModel):
             models.Index(fields=["company", "webhook", "-created_at"], name="webhook_delivery_log"),
             models.Index(fields=["company", "status"], name="webhook_delivery_status"),
         ]
+
+
+class Notification(TenantModel):
+    """Something for one user to know (the bell): a recipient first opened or clicked their
+    email, … `url` is where it leads, in the app. Read once `read_at` is set."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+", db_index=False)
+    kind = models.CharField(max_length=32)
+    title = models.CharField(max_length=300)
+    body = models.CharField(max_length=1000, blank=True)
+    url = models.CharField(max_length=500, blank=True)
+    # What it is about, so the same event never notifies twice (e.g. "open:<message id>").
+    subject_key = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)  # in a digest
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "user", "subject_key"], name="notification_once"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["company", "user", "-created_at"], name="notification_user"),
+            models.Index(
+                fields=["company", "user"],
+                condition=models.Q(read_at__isnull=True),
+                name="notification_unread",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

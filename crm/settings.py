@@ -42,6 +42,10 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", "")
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Where tracked mail's pixel and links point (E1, E2): the tracking server's own address in
+# production (docker-compose's `tracking` service), else the site itself, whose WSGI entry
+# answers `/t/` before Django.
+CRM_TRACKING_URL = os.environ.get("CRM_TRACKING_URL", SITE_URL).rstrip("/")
 
 INSTALLED_APPS = [
     # crm comes first so that its `migrate` and `flush` commands (owner role) win over Django's.
@@ -50,6 +54,7 @@ INSTALLED_APPS = [
     "crm.sales",
     "inbox",
     "mailsync",
+    "tracking",
     "django.contrib.auth",
     "django.contrib.postgres",
     "django.contrib.contenttypes",

@@ -351,6 +351,10 @@ class MailThread(TenantModel):
     labels: models.ManyToManyField[Label, MailThreadLabel] = models.ManyToManyField(
         Label, through="MailThreadLabel", related_name="+"
     )
+    # E2: the latest open and click by a recipient of a tracked message of ours in it (the
+    # eye and cursor icons of the lists), kept by `inbox.tracking`.
+    tracked_opened_at = models.DateTimeField(null=True, blank=True)
+    tracked_clicked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -739,9 +743,19 @@ class MailOutbound(TenantModel):
         related_name="+",
         db_index=False,
     )
-    # Asked for at send time; the tracking issue reads them.
+    # Tracking (E1, E2): asked for at send time. `tracked_links` holds the addresses of the
+    # links the sent HTML points through `/t/c/<token>/<n>/<sig>` (n is the index here): the
+    # redirect goes to what is stored, never to anything taken from the request.
     track_opens = models.BooleanField(default=False)
     track_links = models.BooleanField(default=False)
+    tracked_links = ArrayField(models.TextField(), default=list, blank=True)
+    # What the recipients did, kept by `inbox.tracking` as events are recorded: the first
+    # open and click by a person (not a proxy, a scanner or the sender), and the counts.
+    opened_at = models.DateTimeField(null=True, blank=True)
+    open_count = models.PositiveIntegerField(default=0)
+    machine_open_count = models.PositiveIntegerField(default=0)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    click_count = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
@@ -767,10 +781,73 @@ class MailOutbound(TenantModel):
                 name="mail_outbound_open",
             ),
             models.Index(fields=["company", "token"], name="mail_outbound_token"),
+            # The tracking endpoints' door (`inbox_tracking_token`): a hit names a token only.
+            models.Index(
+                fields=["token"],
+                condition=models.Q(track_opens=True) | models.Q(track_links=True),
+                name="mail_outbound_tracking_token",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.state}: {self.message_id}"
+
+
+# --- Tracking (E1, E2, E3) ----------------------------------------------------------------------
+
+
+class TrackingKind(models.TextChoices):
+    OPEN = "open", _("Opened")
+    CLICK = "click", _("Clicked")
+
+
+class TrackingSource(models.TextChoices):
+    """Who an event is from, as far as it can be told (`tracking.classify`)."""
+
+    PERSON = "person", _("Recipient")
+    MACHINE = "machine", _("Machine open")  # image proxies and privacy prefetchers
+    SCANNER = "scanner", _("Link scanner")  # security scanners following links on delivery
+    SENDER = "sender", _("You")  # the sender's own open
+
+
+class MailTrackingEvent(TenantModel):
+    """One open or click of a tracked message, recorded once (`event_key`: the hit's id in the
+    buffer it waited in) from the tracking endpoints' buffer by the flush worker. Who may see
+    it is who may see the conversation (`inbox.visibility`)."""
+
+    outbound = models.ForeignKey(MailOutbound, on_delete=models.CASCADE, db_index=False)
+    message = models.ForeignKey(
+        MailMessage, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    kind = models.CharField(max_length=8, choices=TrackingKind.choices)
+    link_number = models.PositiveIntegerField(null=True, blank=True)
+    url = models.TextField(blank=True)  # the link's address, for a click
+    recipient = models.CharField(max_length=320, blank=True)  # per-recipient copies only
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    client = models.CharField(max_length=64, blank=True)  # "Gmail", "Apple Mail", "Outlook"
+    device = models.CharField(max_length=16, blank=True)  # desktop, mobile, tablet or ""
+    source = models.CharField(max_length=16, choices=TrackingSource.choices)
+    source_detail = models.CharField(max_length=128, blank=True)  # "Apple Mail Privacy …"
+    event_key = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "event_key"], name="mail_tracking_event_key"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["company", "message", "occurred_at"], name="mail_tracking_message"
+            ),
+            models.Index(
+                fields=["company", "outbound", "occurred_at"], name="mail_tracking_outbound"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.message_id} at {self.occurred_at}"
 
 
 # --- Composing: templates, signatures, drafts (B4, B5, B6) --------------------------------------
