@@ -61,16 +61,6 @@ class Sender:
     attachment_limit: int
 
 
-def party_text(name: str, address: str) -> str:
-    """ "Name <address>" as a recipient field shows and takes it (the name quoted when it
-    holds characters that would split it)."""
-    if not name or name == address:
-        return address
-    if any(char in name for char in ',;<>"@'):
-        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return f"{name} <{address}>"
-
-
 def senders(*, membership: Membership) -> list[Sender]:
     """The accounts whose mailbox the user reads, personal ones first."""
     chosen: list[Sender] = []
@@ -97,7 +87,7 @@ def _person_address(person: Person) -> str:
     primary = next((email for email in emails if email.primary), None) or (
         emails[0] if emails else None
     )
-    return party_text(person.name, primary.value) if primary else ""
+    return mime.party_text(person.name, primary.value) if primary else ""
 
 
 def _visible(queryset: Any, membership: Membership, item_id: object) -> Any:
@@ -202,12 +192,12 @@ def _same(url: str) -> str:
 def _forward_header(message: Any, parties: Sequence[selectors.Party]) -> str:
     when = django_timezone.localtime(message.sent_at or message.received_at)
     lines = [
-        ("From", party_text(message.from_name, message.from_address)),
+        ("From", mime.party_text(message.from_name, message.from_address)),
         ("Date", formats.date_format(when, "DATETIME_FORMAT")),
         ("Subject", message.subject),
-        ("To", ", ".join(party_text(p.name, p.address) for p in parties if p.role == "to")),
+        ("To", ", ".join(mime.party_text(p.name, p.address) for p in parties if p.role == "to")),
     ]
-    cc = ", ".join(party_text(p.name, p.address) for p in parties if p.role == "cc")
+    cc = ", ".join(mime.party_text(p.name, p.address) for p in parties if p.role == "cc")
     if cc:
         lines.append(("Cc", cc))
     rows = "<br>".join(f"{html.escape(_(label))}: {html.escape(value)}" for label, value in lines)
@@ -232,7 +222,7 @@ def for_message(*, membership: Membership, message_id: int, mode: str) -> Prefil
         "lead_id": str(thread.lead_id) if thread.lead_id else None,
         "project_id": thread.project_id,
     }
-    sender_text = party_text(message.from_name, message.from_address)
+    sender_text = mime.party_text(message.from_name, message.from_address)
     if mode == "forward":
         body = (
             '<p><br></p><div class="crm-quote">'
@@ -257,7 +247,7 @@ def for_message(*, membership: Membership, message_id: int, mode: str) -> Prefil
     cc: list[str] = []
     from_mine = mine(message.from_address)
     if from_mine:  # a reply to our own message goes to whom it went to
-        to = [party_text(p.name, p.address) for p in parties if p.role == "to"]
+        to = [mime.party_text(p.name, p.address) for p in parties if p.role == "to"]
     elif message.from_address:
         to = [sender_text]
     if mode == "reply_all":
@@ -270,7 +260,7 @@ def for_message(*, membership: Membership, message_id: int, mode: str) -> Prefil
                 continue
             seen.add(key)
             (to if party.role == "to" and not from_mine else cc).append(
-                party_text(party.name, party.address)
+                mime.party_text(party.name, party.address)
             )
     person_id = next((p.person_id for p in parties if p.person_id and not mine(p.address)), None)
     return Prefill(

@@ -780,14 +780,6 @@ def drafts_open(*, membership: Membership, account_id: int | None = None) -> Que
     return rows.select_related("account").order_by("-updated_at", "-pk")
 
 
-def _party_text(name: str, address: str) -> str:
-    if not name or name == address:
-        return address
-    if any(char in name for char in ',;<>"@'):
-        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return f"{name} <{address}>"
-
-
 def _text_as_html(text: str) -> str:
     paragraphs = [p for p in re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip()) if p]
     return "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
@@ -855,17 +847,23 @@ def draft_for_message(*, membership: Membership, message_id: int) -> MailDraft:
     return _continue(membership, message, location.account_id)
 
 
-def _continue(membership: Membership, message: MailMessage, account_id: int) -> MailDraft:
-    """A new draft continuing another client's (see `draft_for_message`)."""
+def _recipients_of(company_id: int, message: MailMessage) -> dict[str, list[str]]:
+    """A message's to, cc and bcc as the composer's fields hold them."""
     parties: dict[str, list[str]] = {"to": [], "cc": [], "bcc": []}
     roles = {ParticipantRole.TO: "to", ParticipantRole.CC: "cc", ParticipantRole.BCC: "bcc"}
     for role, address, name in (
-        MailParticipant.objects.for_company(membership.company_id)
+        MailParticipant.objects.for_company(company_id)
         .filter(message=message, role__in=list(roles))
         .order_by("position", "pk")
         .values_list("role", "address", "name")
     ):
-        parties[roles[ParticipantRole(role)]].append(_party_text(name, address))
+        parties[roles[ParticipantRole(role)]].append(mime.party_text(name, address))
+    return parties
+
+
+def _continue(membership: Membership, message: MailMessage, account_id: int) -> MailDraft:
+    """A new draft continuing another client's (see `draft_for_message`)."""
+    parties = _recipients_of(membership.company_id, message)
     reply_to = None
     parent_id = message.in_reply_to.strip().strip("<>")
     if parent_id:
@@ -947,15 +945,7 @@ def draft_from_outbound(*, membership: Membership, message_id: int) -> MailDraft
     if taken is not None:
         return taken
     message = outbound.message
-    parties: dict[str, list[str]] = {"to": [], "cc": [], "bcc": []}
-    roles = {ParticipantRole.TO: "to", ParticipantRole.CC: "cc", ParticipantRole.BCC: "bcc"}
-    for role, address, name in (
-        MailParticipant.objects.for_company(membership.company_id)
-        .filter(message=message, role__in=list(roles))
-        .order_by("position", "pk")
-        .values_list("role", "address", "name")
-    ):
-        parties[roles[ParticipantRole(role)]].append(_party_text(name, address))
+    parties = _recipients_of(membership.company_id, message)
     body = message.body_html if message.body_html.strip() else _text_as_html(message.body_text)
     send_at = outbound.send_at if outbound.send_at and outbound.send_at > timezone.now() else None
     draft = MailDraft(

@@ -114,6 +114,16 @@ class Built:
 # --- Message ids ---------------------------------------------------------------------------------
 
 
+def party_text(name: str, address: str) -> str:
+    """ "Name <address>" as a recipient field shows and takes it (the name quoted when it
+    holds characters that would split it), or the bare address without a name."""
+    if not name or name == address:
+        return address
+    if any(char in name for char in ',;<>"@'):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{address}>"
+
+
 def new_message_id(domain: str) -> tuple[str, str]:
     """A fresh (token, Message-ID without <>): `<token>.outbox@<domain>`, 128 random bits."""
     token = secrets.token_hex(_TOKEN_BYTES)

@@ -835,7 +835,9 @@ class MailTrackingEvent(TenantModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["company", "event_key"], name="mail_tracking_event_key"),
+            models.UniqueConstraint(
+                fields=["company", "event_key"], name="mail_tracking_event_key"
+            ),
         ]
         indexes = [
             models.Index(

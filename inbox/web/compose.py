@@ -44,7 +44,7 @@ from contacts import selectors as contacts_selectors
 from crm import timezones
 from crm.services import ServiceError
 from crm.web.permissions import MemberRequest, member_required
-from inbox import composing, drafts, mailtemplates, smartcontext, smartfields
+from inbox import composing, drafts, mailtemplates, mime, smartcontext, smartfields
 from inbox.models import DraftState
 from inbox.web.emails import notice
 from inbox.web.media import content_disposition
@@ -473,7 +473,7 @@ def compose_recipients(request: MemberRequest) -> HttpResponse:
                     "name": item.name,
                     "address": item.address,
                     "organization": item.organization,
-                    "text": composing.party_text(item.name, item.address),
+                    "text": mime.party_text(item.name, item.address),
                 }
                 for item in found
             ]
