@@ -335,6 +335,7 @@ class _Watcher:
         self._last_fire = -COALESCE_SECONDS
         self._pending_fire: float | None = None  # loop time when a coalesced call is due
         self._idled = False  # the current session reached IDLE
+        self._stopping = False
 
     def __repr__(self) -> str:
         return f"<_Watcher {self.target.key} {self.folder!r} {self.status}>"
@@ -343,14 +344,20 @@ class _Watcher:
         self._task = asyncio.create_task(self._run(), name=f"imap-idle {self.target.key}")
 
     async def stop(self) -> None:
-        if self._task is not None:
+        self._stopping = True
+        if self._task is None:
+            return
+        # Cancel until it is done: Python 3.11's asyncio.wait_for can swallow a cancellation
+        # that lands as its inner await completes (gh-86296), and the watcher would then go on
+        # with its loop while this waited forever. `_stopping` ends the loop in that case.
+        while not self._task.done():
             self._task.cancel()
-            await asyncio.wait({self._task})
+            await asyncio.wait({self._task}, timeout=1.0)
 
     async def _run(self) -> None:
         failures = 0  # consecutive sessions that ended before reaching IDLE
         attempts = 0
-        while True:
+        while not self._stopping:
             self.status = STATUS_CONNECTING
             self._idled = False
             auth_failed = False
