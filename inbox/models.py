@@ -749,6 +749,10 @@ class MailOutbound(TenantModel):
     track_opens = models.BooleanField(default=False)
     track_links = models.BooleanField(default=False)
     tracked_links = ArrayField(models.TextField(), default=list, blank=True)
+    # The bytes handed to the server when they differ from the message's (`raw_path`): a
+    # tracked message goes out with its marks, while the copy we keep, show and file in Sent
+    # has none, so the sender reading it (here or in their mail app) is never an open.
+    delivery_raw_path = models.CharField(max_length=500, blank=True)
     # What the recipients did, kept by `inbox.tracking` as events are recorded: the first
     # open and click by a person (not a proxy, a scanner or the sender), and the counts.
     opened_at = models.DateTimeField(null=True, blank=True)

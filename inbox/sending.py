@@ -30,7 +30,7 @@ text (the composer's preview warned about it); one that is no field stays as wri
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import getaddresses
 from typing import Any, Final
@@ -58,6 +58,7 @@ from inbox import (
     services,
     smartcontext,
     smartfields,
+    trackmarks,
     visibility,
 )
 from inbox.linkrules import link_addresses
@@ -337,9 +338,56 @@ def _sender(account: MailAccount) -> mime.Party:
 @dataclass(frozen=True)
 class _Composed:
     outgoing: mime.Outgoing
-    built: mime.Built
+    built: mime.Built  # its bytes carry the tracking marks
     recipients: dict[str, list[mime.Party]]
     reply_to: MailMessage | None
+    body_html: str  # the HTML part without tracking marks: what we store and show
+    tracking: dict[str, Any]  # MailOutbound's track_opens, track_links, tracked_links
+    kept: mime.Built  # the same message without the marks: stored, shown, filed in Sent
+
+
+def _tracking_marks(
+    draft: Draft, body_html: str, body_text: str, token: str
+) -> tuple[str, str, str, dict[str, Any]]:
+    """(HTML to send, the same unmarked, plain text, what is tracked) for a message's HTML
+    (E1, E2; decision 0014). The HTML sent carries the open pixel and the links through our
+    click endpoint (`trackmarks.mark_html`, with the message's token); the plain-text
+    alternative is made from the unmarked HTML, so a reader of the text sees the real
+    addresses; the copy we store and show the sender is the unmarked one, so reading it here
+    never counts as an open. What is tracked is what the message carries: nothing without
+    HTML (a text message has no pixel, and its links stay as written), links only when it
+    has some."""
+    document = mime.html_document(body_html) if body_html.strip() else ""
+    if not document or not (draft.track_opens or draft.track_links):
+        return (
+            document,
+            document,
+            body_text,
+            {
+                "track_opens": False,
+                "track_links": False,
+                "tracked_links": [],
+            },
+        )
+    marked = trackmarks.mark_html(
+        document,
+        base_url=settings.CRM_TRACKING_URL,
+        key=trackmarks.tracking_key(settings.SECRET_KEY),
+        token=token,
+        opens=draft.track_opens,
+        links=draft.track_links,
+    )
+    text = body_text or mime.html_to_text(body_html)
+    return (
+        marked.html,
+        document,
+        text,
+        {
+            "track_opens": draft.track_opens,
+            "track_links": draft.track_links and bool(marked.links),
+            "tracked_links": list(marked.links),
+        },
+    )
 
 
 def _compose(
@@ -348,6 +396,7 @@ def _compose(
     draft: Draft,
     *,
     message_id: str,
+    token: str,
     date: datetime,
 ) -> _Composed:
     recipients = _recipients(draft)
@@ -371,6 +420,9 @@ def _compose(
         raise ServiceError(_("The subject is too long."), field="subject")
     if not (subject or body_html.strip() or body_text.strip() or draft.attachments):
         raise ServiceError(_("The message is empty: write a subject or some text."), field="body")
+    sent_html, stored_html, body_text, tracking = _tracking_marks(
+        draft, body_html, body_text, token
+    )
     outgoing = mime.Outgoing(
         sender=_sender(account),
         message_id=message_id,
@@ -379,7 +431,7 @@ def _compose(
         cc=recipients["cc"],
         bcc=recipients["bcc"],
         subject=subject,
-        body_html=body_html,
+        body_html=sent_html,
         body_text=body_text,
         attachments=tuple(draft.attachments),
         in_reply_to=reply_to.message_id if reply_to is not None else "",
@@ -389,16 +441,22 @@ def _compose(
             else ()
         ),
     )
-    return _Composed(outgoing, mime.build(outgoing), recipients, reply_to)
+    built = mime.build(outgoing)
+    kept = built
+    if sent_html != stored_html:
+        kept = mime.build(replace(outgoing, body_html=stored_html))
+    return _Composed(outgoing, built, recipients, reply_to, stored_html, tracking, kept)
 
 
 def _message_store(
     company_id: int, composed: _Composed, message: MailMessage | None = None
 ) -> MailMessage:
     """The `MailMessage` with its parties and files, as the ingest parser would read the same
-    bytes (tests/inbox/test_mime.py holds the two together); `message` is rewritten in place
-    (edit and retry: same Message-ID, new content)."""
-    outgoing, built = composed.outgoing, composed.built
+    bytes (tests/inbox/test_mime.py holds the two together). Its bytes and HTML are the copy
+    without tracking marks (`composed.kept`; the marked bytes go to the server only, from
+    `MailOutbound.delivery_raw_path`); `message` is rewritten in place (edit and retry: same
+    Message-ID, new content)."""
+    outgoing, built = composed.outgoing, composed.kept
     sender = normalize_email(outgoing.sender.address)
     fields: dict[str, Any] = {
         "key": outgoing.message_id,
@@ -412,7 +470,7 @@ def _message_store(
         "from_name": outgoing.sender.name[:320],
         "snippet": mime.snippet(built.body_text),
         "body_text": built.body_text.replace("\x00", ""),
-        "body_html": built.body_html.replace("\x00", ""),
+        "body_html": composed.body_html.replace("\x00", ""),
         "has_attachments": bool(built.attachments),
         "is_bulk": False,
         "size": len(built.raw),
@@ -469,6 +527,14 @@ def _message_store(
     return message
 
 
+def _delivery_raw_path(company_id: int, composed: _Composed) -> str:
+    """Where the marked bytes of a tracked message are kept for the server ("" when the
+    message goes out as it is kept)."""
+    if composed.built is composed.kept:
+        return ""
+    return rawstore.raw_save(company_id, composed.built.raw)
+
+
 def _envelope_to(composed: _Composed) -> list[str]:
     return [
         mime.envelope_address(party.address)
@@ -517,7 +583,9 @@ def message_send(
     account = _sending_account(membership, draft.account_id)
     send_at = _send_at(draft.send_at, now)
     token, message_id = mime.new_message_id(message_id_domain())
-    composed = _compose(membership, account, draft, message_id=message_id, date=send_at or now)
+    composed = _compose(
+        membership, account, draft, message_id=message_id, token=token, date=send_at or now
+    )
     message = _message_store(membership.company_id, composed)
     outbound = MailOutbound.objects.create(
         company_id=membership.company_id,
@@ -531,7 +599,8 @@ def message_send(
         envelope_to=_envelope_to(composed),
         reply_to_message=composed.reply_to,
         created_by_id=membership.user_id,
-        **_links(draft),
+        delivery_raw_path=_delivery_raw_path(membership.company_id, composed),
+        **{**_links(draft), **composed.tracking},
     )
     _queued(outbound)
     return outbound
@@ -613,15 +682,18 @@ def outbound_retry(
             account,
             draft,
             message_id=outbound.message.message_id,
+            token=outbound.token,  # marked anew with the same token, as nothing left
             date=send_at or now,
         )
         _message_store(membership.company_id, composed, outbound.message)
-        for name, value in _links(draft).items():
+        chosen = {**_links(draft), **composed.tracking}
+        for name, value in chosen.items():
             setattr(outbound, name, value)
         outbound.reply_to_message = composed.reply_to
         outbound.send_at = send_at
         outbound.envelope_to = _envelope_to(composed)
-        fields += [*_links(draft), "reply_to_message", "send_at", "envelope_to"]
+        outbound.delivery_raw_path = _delivery_raw_path(membership.company_id, composed)
+        fields += [*chosen, "reply_to_message", "send_at", "envelope_to", "delivery_raw_path"]
     else:
         _sending_account(membership, outbound.account_id)
     outbound.state = OutboundState.QUEUED

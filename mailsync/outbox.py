@@ -419,7 +419,8 @@ class _AccountRun:
             if outbound is None:
                 return False
             try:
-                stored = rawstore.raw_read(outbound.message.raw_path)
+                # A tracked message goes out with its marks; what we keep has none.
+                stored = rawstore.raw_read(outbound.delivery_raw_path or outbound.message.raw_path)
             except OSError:
                 logger.exception("Outbox message %s: its stored bytes are gone", outbound.pk)
                 self.retry_or_fail(
@@ -457,7 +458,10 @@ class _AccountRun:
         except ProviderError as error:
             return self.not_delivered(outbound, attempt, error)
         self.record_sent(outbound, attempt, reply)
-        self.pending.append(_Sent(outbound, stored))
+        kept = stored
+        if outbound.delivery_raw_path:  # filed in Sent without the tracking marks
+            kept = rawstore.raw_read(outbound.message.raw_path)
+        self.pending.append(_Sent(outbound, kept))
         return True
 
     def claim_time(self) -> datetime:

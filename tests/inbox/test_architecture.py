@@ -65,6 +65,7 @@ MAIL_MODELS = frozenset(
         "MailOutbound",
         "MailDraft",
         "MailDraftFile",
+        "MailTrackingEvent",
     }
 )
 MANAGERS = frozenset({"objects", "_default_manager", "_base_manager"})
