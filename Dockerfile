@@ -1,4 +1,5 @@
-# The production image: one image, run as web (gunicorn), worker and beat by docker-compose.
+# The production image: one image, run as web (gunicorn), tracking, worker and beat by
+# docker-compose.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -15,6 +16,7 @@ COPY crm ./crm
 COPY contacts ./contacts
 COPY inbox ./inbox
 COPY mailsync ./mailsync
+COPY tracking ./tracking
 RUN pip install --upgrade pip && pip install .
 
 COPY manage.py ./
