@@ -97,10 +97,20 @@ def user_get_or_create(*, email: str, password: str | None, name: str = "") -> U
     return User.objects.create_user(email=email, password=password, name=name)
 
 
-def user_preferences_update(*, user: User, timezone: str, email_links: str) -> User:
+def user_preferences_update(
+    *,
+    user: User,
+    timezone: str,
+    email_links: str,
+    track_opens_default: bool | None = None,
+    track_links_default: bool | None = None,
+    tracking_digest: bool | None = None,
+) -> User:
     """A user's own preferences, the same in every company they belong to: the time zone
-    their times are shown in and "send later" reads (an IANA name this machine knows), and
-    what a mailto link in the app opens (B8: the CRM's composer or their mail app)."""
+    their times are shown in and "send later" reads (an IANA name this machine knows), what
+    a mailto link in the app opens (B8: the CRM's composer or their mail app), and tracking:
+    where a new email's switches start (E3) and the daily email of opens and clicks (E2).
+    A tracking preference left None stays as it is."""
     timezone = timezone.strip()
     if not timezones.is_known(timezone):
         raise ServiceError(_("Choose a time zone from the list."), field="timezone")
@@ -111,7 +121,16 @@ def user_preferences_update(*, user: User, timezone: str, email_links: str) -> U
             field="email_links",
         )
     user.timezone, user.email_links = timezone, email_links
-    user.save(update_fields=["timezone", "email_links", "updated_at"])
+    fields = ["timezone", "email_links", "updated_at"]
+    for name, value in (
+        ("track_opens_default", track_opens_default),
+        ("track_links_default", track_links_default),
+        ("tracking_digest", tracking_digest),
+    ):
+        if value is not None:
+            setattr(user, name, bool(value))
+            fields.append(name)
+    user.save(update_fields=fields)
     return user
 
 

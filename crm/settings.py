@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from crm import localservices
 
@@ -46,6 +47,11 @@ SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # production (docker-compose's `tracking` service), else the site itself, whose WSGI entry
 # answers `/t/` before Django.
 CRM_TRACKING_URL = os.environ.get("CRM_TRACKING_URL", SITE_URL).rstrip("/")
+# Peers whose X-Forwarded-For the tracking endpoints believe (addresses or networks): the
+# reverse proxy in front of them. Anyone else's header is ignored and the peer's address kept.
+CRM_TRACKING_TRUSTED_PROXIES = _env_list("CRM_TRACKING_TRUSTED_PROXIES", "127.0.0.1,::1")
+# The Redis stream where hits wait for the flush worker (tracking.buffer, tracking.flush).
+CRM_TRACKING_STREAM = os.environ.get("CRM_TRACKING_STREAM", "crm:tracking:hits")
 
 INSTALLED_APPS = [
     # crm comes first so that its `migrate` and `flush` commands (owner role) win over Django's.
@@ -75,6 +81,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # E2: whose browser session is whose, so a sender's own clicks are not the recipient's.
+    "tracking.middleware.SenderSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -217,6 +225,18 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "mail-outbox-due": {"task": "mailsync.tasks.outbox_due", "schedule": 15.0},
     # Drafts: server copies to write (after the autosave pause) or remove, whose run was lost.
     "mail-drafts-due": {"task": "mailsync.tasks.drafts_due", "schedule": 15.0},
+    # E2: record the opens and clicks the tracking endpoints buffered (the recorder's lock
+    # keeps one at a time; a run not started within its interval is dropped, the next comes).
+    "tracking-hits-flush": {
+        "task": "tracking.tasks.hits_flush",
+        "schedule": 5.0,
+        "options": {"expires": 5.0},
+    },
+    # E2: the daily email of opens and clicks, sent in each user's morning: hourly, on the hour.
+    "notifications-digest": {
+        "task": "crm.tasks.notifications_digest",
+        "schedule": crontab(minute=0),
+    },
 }
 CRM_SOFT_DELETE_DAYS = int(os.environ.get("CRM_SOFT_DELETE_DAYS", "30"))
 

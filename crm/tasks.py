@@ -15,7 +15,7 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from crm import selectors, services, tenancy, webhooks
+from crm import notifications, selectors, services, tenancy, webhooks
 from crm.celery_app import TenantTask, app
 
 logger = logging.getLogger(__name__)
@@ -98,3 +98,24 @@ def webhook_deliveries_resume() -> int:
             # One company's failure must not hold up the others' deliveries.
             logger.exception("Resuming webhook deliveries failed for company %s", company_id)
     return resumed
+
+
+# --- Notifications (crm/notifications.py) ------------------------------------------------------
+
+
+@app.task
+def notifications_digest() -> int:
+    """Beat, hourly: the daily email of opens and clicks (E2) to the users who asked for it,
+    each in their own morning, visiting each company in its own bound transaction. Returns how
+    many emails went out."""
+    sent = 0
+    for company_id in tenancy.company_ids():
+        try:
+            with tenancy.request_scope(), tenancy.bound(company_id):
+                company = selectors.company_get(company_id=company_id)
+                if company is not None:
+                    sent += notifications.notifications_digest_send(company=company)
+        except Exception:
+            # One company's failure must not keep the others' digests; the next hour retries.
+            logger.exception("The notifications digest failed for company %s", company_id)
+    return sent

@@ -19,7 +19,15 @@
       "send_state": {"state": "queued" | "sending" | "sent" | "failed" | "uncertain" |
                      "cancelled", "reason": "<plain words>" | null, "failed_recipients": [],
                      "attempts": 0, "not_before": "...", "send_at": null, "sent_at": null,
-                     "undo_until": "...", "sent_copy": "", "tracking": {...}}
+                     "undo_until": "...", "sent_copy": "",
+                     "tracking": {"opens": true, "links": true, "opened_at": "..." | null,
+                                  "open_count": 2, "machine_open_count": 1,
+                                  "clicked_at": "..." | null, "click_count": 1}}
+
+  `tracking`: what was asked for, then what the recipients did (E2): the first open and
+  click by a person and how many; opens by image proxies and privacy prefetchers (Apple Mail
+  Privacy Protection, …) are counted apart in `machine_open_count`, and the sender's own
+  opens and link scanners' clicks are not counted.
 
 Every check is the service's (`inbox.sending`, through `inbox.visibility`): an account,
 message or item the user may not see is a field-level 400 on the POST, a 404 on the GET.
@@ -166,7 +174,21 @@ def send_state(outbound: MailOutbound) -> dict[str, Any]:
         "undo_until": iso_ms(outbound.undo_until),
         "sent_at": iso_ms(outbound.sent_at),
         "sent_copy": outbound.sent_copy,
-        "tracking": {"opens": outbound.track_opens, "links": outbound.track_links},
+        "tracking": tracking_state(outbound),
+    }
+
+
+def tracking_state(outbound: MailOutbound) -> dict[str, Any]:
+    """What was asked for and what the recipients did (E2): the first open and click by a
+    person, how many, and the opens by machines (image proxies, privacy prefetchers) apart."""
+    return {
+        "opens": outbound.track_opens,
+        "links": outbound.track_links,
+        "opened_at": iso_ms(outbound.opened_at),
+        "open_count": outbound.open_count,
+        "machine_open_count": outbound.machine_open_count,
+        "clicked_at": iso_ms(outbound.clicked_at),
+        "click_count": outbound.click_count,
     }
 
 

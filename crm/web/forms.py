@@ -120,7 +120,8 @@ class VisibilityDefaultsForm(PlainLabels, forms.Form):
 
 class PreferencesForm(PlainLabels, forms.Form):
     """Personal preferences: the time zone (a select grouped by region, places labelled with
-    their offset now) and what email links open (B8). The service checks both again."""
+    their offset now), what email links open (B8), and tracking (E2, E3). The service checks
+    them again."""
 
     timezone = forms.ChoiceField(
         label=_("Time zone"),
@@ -133,6 +134,27 @@ class PreferencesForm(PlainLabels, forms.Form):
         choices=list(User._meta.get_field("email_links").flatchoices),
         widget=forms.RadioSelect,
         help_text=_("What happens when you click an email address in the CRM."),
+    )
+    # E3 and E2: where the composer's tracking switches start, and the daily email.
+    track_opens_default = forms.BooleanField(
+        label=_("Track opens by default"),
+        required=False,
+        help_text=_(
+            "New emails start with open tracking on: a tiny image tells you when the message "
+            "is displayed. You can still turn it off for one email."
+        ),
+    )
+    track_links_default = forms.BooleanField(
+        label=_("Track link clicks by default"),
+        required=False,
+        help_text=_("New emails start with link tracking on: you see which link was clicked."),
+    )
+    tracking_digest = forms.BooleanField(
+        label=_("Email me a daily digest of opens and clicks"),
+        required=False,
+        help_text=_(
+            "Once a day, in your morning, what you have not seen yet in the notifications."
+        ),
     )
 
     def __init__(self, *args: Any, current_timezone: str = "", **kwargs: Any) -> None:

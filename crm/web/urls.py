@@ -6,7 +6,14 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from crm.web.views import account, company_settings, home, invitations, personal_settings
+from crm.web.views import (
+    account,
+    company_settings,
+    home,
+    invitations,
+    notifications,
+    personal_settings,
+)
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -31,6 +38,23 @@ urlpatterns = [
     ),
     path("switch-company", account.company_switch, name="company_switch"),
     path("invite/<str:token>", invitations.invitation_accept, name="invitation_accept"),
+    # The bell's list (E2).
+    path("notifications", notifications.notification_list, name="notifications"),
+    path(
+        "notifications/read-all",
+        notifications.notifications_mark_all_read,
+        name="notifications_read_all",
+    ),
+    path(
+        "notifications/<int:notification_id>/open",
+        notifications.notification_open,
+        name="notification_open",
+    ),
+    path(
+        "notifications/<int:notification_id>/read",
+        notifications.notification_mark_read,
+        name="notification_read",
+    ),
     # Settings: the company's for admins, the personal ones for everybody.
     path("settings", company_settings.settings_index, name="settings"),
     path("settings/company", company_settings.company, name="settings_company"),

@@ -269,8 +269,9 @@ def compose(request: MemberRequest) -> HttpResponse:
             "state": state,
             "next": _next_url(request, request.GET.get("next")),
             "send_at": _local_input(request, draft.send_at) if draft and draft.send_at else "",
-            "track_opens": draft.track_opens if draft else False,
-            "track_links": draft.track_links if draft else False,
+            # E3: a new email starts from the user's preference; a draft keeps its choice.
+            "track_opens": draft.track_opens if draft else request.user.track_opens_default,
+            "track_links": draft.track_links if draft else request.user.track_links_default,
             "template_id": draft.template_id if draft else None,
             "timezone": request.user.timezone or "UTC",
         },

@@ -40,6 +40,7 @@ from crm.services import ServiceError
 from crm.web.permissions import MemberRequest, member_required
 from inbox import selectors, services, visibility
 from inbox.models import SHARING_BY_KIND, Sharing
+from inbox.web.tracking_view import MessageTracking, messages_tracking
 
 if TYPE_CHECKING:  # names of types only: every read goes through inbox.selectors
     from datetime import datetime
@@ -253,6 +254,7 @@ class MessageView:
     to: str
     cc: str
     attachments: list[MailAttachment]
+    tracking: MessageTracking | None = None  # a tracked message of ours (E2)
 
     @property
     def time(self) -> datetime:
@@ -277,6 +279,9 @@ def thread_context(request: MemberRequest, thread: MailThread) -> dict[str, Any]
         message_ids=[message.pk for message in messages],
     )
     files = selectors.thread_attachments(membership=request.membership, thread_id=thread.pk)
+    tracked = messages_tracking(
+        membership=request.membership, message_ids=[message.pk for message in messages]
+    )
     views = []
     for message in messages:
         parties = facts.parties.get(message.pk, [])
@@ -292,6 +297,7 @@ def thread_context(request: MemberRequest, thread: MailThread) -> dict[str, Any]
                 to=_addresses(parties, "to"),
                 cc=_addresses(parties, "cc"),
                 attachments=files.get(message.pk, []),
+                tracking=tracked.get(message.pk),
             )
         )
     return {"messages": views, **panel_context(request, thread)}

@@ -90,7 +90,15 @@ def test_a_message_is_queued_and_comes_back_with_its_state(
     state = data["send_state"]
     assert state["state"] == "queued"
     assert state["reason"] is None
-    assert state["tracking"] == {"opens": True, "links": False}
+    assert state["tracking"] == {
+        "opens": True,
+        "links": False,
+        "opened_at": None,
+        "open_count": 0,
+        "machine_open_count": 0,
+        "clicked_at": None,
+        "click_count": 0,
+    }
     assert state["undo_until"] is None  # an API client has no undo button: it goes at once
     with tenancy.bound(cast.company_a.pk):
         outbound = MailOutbound.objects.for_company(cast.company_a).get(message_id=data["id"])
@@ -324,7 +332,16 @@ def test_files_go_as_multipart_within_the_mailbox_limit(
     assert response.status_code == 201, response.content
     data = response.json()["data"]
     assert data["has_real_attachments_flag"] == 1
-    assert data["send_state"]["tracking"] == {"opens": False, "links": True}
+    # A plain-text message carries no marks, so nothing is tracked (inbox.sending).
+    assert data["send_state"]["tracking"] == {
+        "opens": False,
+        "links": False,
+        "opened_at": None,
+        "open_count": 0,
+        "machine_open_count": 0,
+        "clicked_at": None,
+        "click_count": 0,
+    }
     assert [p["email_address"] for p in data["to"]] == ["pat@customer.test", "lee@customer.test"]
     with tenancy.bound(cast.company_a.pk):
         stored = MailMessage.objects.for_company(cast.company_a).get(pk=data["id"])

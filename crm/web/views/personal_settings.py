@@ -1,5 +1,5 @@
-"""Personal settings, for every user: their preferences (time zone, what email links open)
-and their API token in the current company.
+"""Personal settings, for every user: their preferences (time zone, what email links open,
+email tracking) and their API token in the current company.
 
 Preferences belong to the user, not to a membership: the same in every company. The token is
 shown once, in the response to (re)generating it, and never stored in the session or anywhere
@@ -32,6 +32,9 @@ def preferences(request: MemberRequest) -> HttpResponse:
                     user=user,
                     timezone=form.cleaned_data["timezone"],
                     email_links=form.cleaned_data["email_links"],
+                    track_opens_default=form.cleaned_data["track_opens_default"],
+                    track_links_default=form.cleaned_data["track_links_default"],
+                    tracking_digest=form.cleaned_data["tracking_digest"],
                 )
             except ServiceError as error:
                 add_service_error(form, error)
@@ -40,7 +43,13 @@ def preferences(request: MemberRequest) -> HttpResponse:
                 return redirect("settings_preferences")
     else:
         form = PreferencesForm(
-            initial={"timezone": user.timezone, "email_links": user.email_links},
+            initial={
+                "timezone": user.timezone,
+                "email_links": user.email_links,
+                "track_opens_default": user.track_opens_default,
+                "track_links_default": user.track_links_default,
+                "tracking_digest": user.tracking_digest,
+            },
             current_timezone=user.timezone,
         )
     return render(

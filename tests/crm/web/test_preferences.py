@@ -190,3 +190,76 @@ def test_persons_addresses_are_mailto_links_on_their_page_the_list_and_their_org
     assert link in alice_client.get("/contacts/persons").content.decode()
     organization_page = alice_client.get(f"/contacts/organizations/{organization.pk}")
     assert 'href="mailto:peter+tps@initech.test"' in organization_page.content.decode()
+
+
+# --- Email tracking (E2, E3) -------------------------------------------------------------------
+
+
+def _checked(html: str, name: str) -> bool:
+    found = re.search(rf'<input type="checkbox" name="{name}"[^>]*>', html)
+    assert found, f"the {name} checkbox is on the page"
+    return " checked" in found.group(0)
+
+
+def test_tracking_preferences_start_on_for_opens_and_links_and_off_for_the_digest(
+    alice_client: Client,
+) -> None:
+    html = alice_client.get("/settings/preferences").content.decode()
+
+    assert "Track opens by default" in html
+    assert "Track link clicks by default" in html
+    assert "Email me a daily digest of opens and clicks" in html
+    assert "An open is a hint, not proof" in html
+    assert _checked(html, "track_opens_default")
+    assert _checked(html, "track_links_default")
+    assert not _checked(html, "tracking_digest")
+    # Each box is described by its help text.
+    assert re.search(
+        r'name="tracking_digest"[^>]*aria-describedby="id_tracking_digest_helptext"', html
+    )
+    assert 'id="id_tracking_digest_helptext"' in html
+
+
+def test_saving_tracking_preferences(cast: Cast, alice_client: Client, bob_client: Client) -> None:
+    response = alice_client.post(
+        "/settings/preferences",
+        {
+            "timezone": "UTC",
+            "email_links": "composer",
+            "track_links_default": "on",
+            "tracking_digest": "on",
+        },
+        follow=True,
+    )
+
+    assert response.redirect_chain == [("/settings/preferences", 302)]
+    html = response.content.decode()
+    assert not _checked(html, "track_opens_default")
+    assert _checked(html, "track_links_default")
+    assert _checked(html, "tracking_digest")
+    alice = _fresh(cast.alice)
+    assert (alice.track_opens_default, alice.track_links_default, alice.tracking_digest) == (
+        False,
+        True,
+        True,
+    )
+    bob = _fresh(cast.bob)  # Alice's choice is hers
+    assert (bob.track_opens_default, bob.track_links_default, bob.tracking_digest) == (
+        True,
+        True,
+        False,
+    )
+
+
+def test_the_service_leaves_tracking_preferences_it_is_not_given(cast: Cast) -> None:
+    services.user_preferences_update(
+        user=cast.alice, timezone="UTC", email_links="composer", tracking_digest=True
+    )
+    services.user_preferences_update(user=cast.alice, timezone="Asia/Tokyo", email_links="composer")
+
+    alice = _fresh(cast.alice)
+    assert (alice.timezone, alice.tracking_digest, alice.track_opens_default) == (
+        "Asia/Tokyo",
+        True,
+        True,
+    )
