@@ -45,7 +45,11 @@
     var scope = target();
     if (!scope) return;
     var button = scope.querySelector('[data-mailbox-op="' + op + '"]');
-    if (button) button.click();
+    if (!button) return;
+    // A key can come before htmx has set up a conversation it just swapped in (it does so
+    // after settling): without that the form would be posted as a page, leaving the inbox.
+    if (window.htmx && button.form) window.htmx.process(button.form);
+    button.click();
   }
 
   function typing(element) {

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,11 +92,18 @@ def pytest_runtest_makereport(
 
 @pytest.fixture
 def page(
-    browser: Browser, live_server: LiveServer, request: pytest.FixtureRequest
+    browser: Browser,
+    live_server: LiveServer,
+    transactional_db: None,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Page]:
     """A page in a new context (no cookies from other tests) whose relative URLs go to the
     live server. A failing test leaves a screenshot of where it stopped, `failed-<test>.png`,
-    and the browser console's errors in its report."""
+    and the browser console's errors in its report.
+
+    It asks for the transactional database so that it closes before the database is emptied
+    after the test, and it lets the page's last requests finish first: a request the live
+    server still runs while the tables are truncated can deadlock with it."""
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
@@ -103,12 +111,24 @@ def page(
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    in_flight: set[object] = set()
+    page.on("request", lambda r: in_flight.add(r))
+    page.on("requestfinished", lambda r: in_flight.discard(r))
+    page.on("requestfailed", lambda r: in_flight.discard(r))
     yield page
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
         screenshot(page, f"failed-{request.node.name}")
         print("browser console errors:", *errors, sep="\n  ")
+    _settle(page, in_flight)
     context.close()
+
+
+def _settle(page: Page, in_flight: set[object], timeout: float = 5.0) -> None:
+    """Wait (a little) for the page's requests under way to be answered."""
+    deadline = time.monotonic() + timeout
+    while in_flight and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
 
 
 @pytest.fixture
