@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.utils import getaddresses
-from typing import Any, Final
+from typing import Final
 
 from django.db import transaction
 from django.db.models import QuerySet, Sum
@@ -44,10 +44,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from contacts.addresses import InvalidEmailAddress, normalize_email
-from contacts.models import Person
 from crm import hooks
 from crm.models import Membership
-from crm.sales.models import Deal, Lead, Project
 from crm.services import ServiceError
 from inbox import (
     bodies,
@@ -57,7 +55,6 @@ from inbox import (
     sanitize,
     selectors,
     sending,
-    services,
     visibility,
 )
 from inbox.models import (
@@ -213,33 +210,6 @@ def _addresses(values: Sequence[str], field_name: str) -> list[str]:
     return kept
 
 
-def _links_check(membership: Membership, draft: MailDraft, content: DraftContent) -> None:
-    """The items the draft is linked to, when they change: one the user may see, and one of
-    deal, lead and project at most (as sending asks)."""
-    chosen = [
-        name
-        for name, value in (
-            ("deal_id", content.deal_id),
-            ("lead_id", content.lead_id),
-            ("project_id", content.project_id),
-        )
-        if value is not None
-    ]
-    if len(chosen) > 1:
-        raise ServiceError(
-            _("Link a conversation to one deal, lead or project at a time."), field=chosen[1]
-        )
-    checks: list[tuple[Any, object, object, str, str]] = [
-        (Deal, content.deal_id, draft.deal_id, "deal_id", _("deal")),
-        (Lead, content.lead_id, draft.lead_id, "lead_id", _("lead")),
-        (Project, content.project_id, draft.project_id, "project_id", _("project")),
-        (Person, content.person_id, draft.person_id, "person_id", _("person")),
-    ]
-    for model, wanted, current, field_name, noun in checks:
-        if wanted is not None and str(wanted) != str(current):
-            services.require_visible_item(membership, model, wanted, field_name, noun)
-
-
 def _content_apply(
     membership: Membership, draft: MailDraft, content: DraftContent, *, new: bool
 ) -> None:
@@ -255,7 +225,19 @@ def _content_apply(
     ):
         if wanted is not None and (new or wanted != current):
             _readable_message(membership, wanted, field_name)
-    _links_check(membership, draft, content)
+    sending.links_check(
+        membership,
+        deal_id=content.deal_id,
+        lead_id=content.lead_id,
+        project_id=content.project_id,
+        person_id=content.person_id,
+        kept={
+            "deal_id": draft.deal_id,
+            "lead_id": draft.lead_id,
+            "project_id": draft.project_id,
+            "person_id": draft.person_id,
+        },
+    )
     if content.template_id is not None and content.template_id != draft.template_id:
         template = mailtemplates.access_template(
             membership=membership, template_id=content.template_id

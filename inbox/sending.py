@@ -29,7 +29,7 @@ text (the composer's preview warned about it); one that is no field stays as wri
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import getaddresses
@@ -207,30 +207,37 @@ def _recipients(draft: Draft) -> dict[str, list[mime.Party]]:
     return chosen
 
 
-def _links_check(membership: Membership, draft: Draft) -> None:
+def links_check(
+    membership: Membership,
+    *,
+    deal_id: int | None,
+    lead_id: str | None,
+    project_id: int | None,
+    person_id: int | None,
+    kept: Mapping[str, object] | None = None,
+) -> None:
+    """The items a message is linked to: one deal, lead or project at most, and each one the
+    user may see (a field-level `ServiceError` otherwise). `kept` holds links already checked
+    (a draft's, by field name): an unchanged one is not checked again."""
     chosen = [
         name
-        for name, value in (
-            ("deal_id", draft.deal_id),
-            ("lead_id", draft.lead_id),
-            ("project_id", draft.project_id),
-        )
+        for name, value in (("deal_id", deal_id), ("lead_id", lead_id), ("project_id", project_id))
         if value is not None
     ]
     if len(chosen) > 1:
         raise ServiceError(
             _("Link a conversation to one deal, lead or project at a time."), field=chosen[1]
         )
-    if draft.deal_id is not None:
-        services.require_visible_item(membership, Deal, draft.deal_id, "deal_id", _("deal"))
-    if draft.lead_id is not None:
-        services.require_visible_item(membership, Lead, draft.lead_id, "lead_id", _("lead"))
-    if draft.project_id is not None:
-        services.require_visible_item(
-            membership, Project, draft.project_id, "project_id", _("project")
-        )
-    if draft.person_id is not None:
-        services.require_visible_item(membership, Person, draft.person_id, "person_id", _("person"))
+    checks: list[tuple[Any, object, str, str]] = [
+        (Deal, deal_id, "deal_id", _("deal")),
+        (Lead, lead_id, "lead_id", _("lead")),
+        (Project, project_id, "project_id", _("project")),
+        (Person, person_id, "person_id", _("person")),
+    ]
+    for model, wanted, field_name, noun in checks:
+        if wanted is None or (kept is not None and str(kept.get(field_name)) == str(wanted)):
+            continue
+        services.require_visible_item(membership, model, wanted, field_name, noun)
 
 
 def _template(membership: Membership, draft: Draft) -> tuple[str, str, str]:
@@ -407,7 +414,13 @@ def _compose(
         forwarded = _readable_message(
             membership, draft.forward_of_message_id, "forward_of_message_id"
         )
-    _links_check(membership, draft)
+    links_check(
+        membership,
+        deal_id=draft.deal_id,
+        lead_id=draft.lead_id,
+        project_id=draft.project_id,
+        person_id=draft.person_id,
+    )
     _attachments_check(account, draft.attachments)
     texts = _fill_fields(membership, draft, recipients, _template(membership, draft))
     subject, body_html, body_text = texts
